@@ -1,0 +1,206 @@
+"""Settings: every option of AI Creative in one typed object.
+
+Each option has a default and one line of help, and is read from an
+``AICREATIVE_<NAME>`` environment variable. ``Settings.from_env()`` builds
+one; tests build their own with ``Settings(...)``. Nothing is read or
+written at import time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import secrets
+import stat
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from .errors import ValidationError
+
+log = logging.getLogger(__name__)
+
+ENV_PREFIX = "AICREATIVE_"
+SECRET_FILE = "secret_key"
+#: Secrets that ship in docs and examples; refused outright.
+PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev", "test", "xxx"})
+BACKEND_CHOICES = ("auto", "demo", "diffusers", "openvino", "remote")
+
+
+def default_data_dir() -> Path:
+    """``/data`` when it exists and is writable (Spaces persistent storage), else ``./data``."""
+    spaces = Path("/data")
+    if spaces.is_dir() and os.access(spaces, os.W_OK | os.X_OK):
+        return spaces
+    return Path("data")
+
+
+def _opt(default: Any, help: str, **kw: Any) -> Any:
+    if isinstance(default, (list, dict, set)):
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata={"help": help}, **kw)
+    return dataclasses.field(default=default, metadata={"help": help}, **kw)
+
+
+@dataclasses.dataclass
+class Settings:
+    """All options. Build from the environment with :meth:`from_env`.
+
+    >>> Settings(backend="demo").backend
+    'demo'
+    """
+
+    data_dir: Path = _opt(None, "Folder for the account store, secret key and model cache (default /data if writable, else ./data).")
+    secret_key: str = _opt("", "Key that signs sessions and links; generated once into the data dir when unset.")
+    backend: str = _opt("auto", "Image backend: auto, demo, diffusers, openvino or remote.")
+    model_id: str = _opt("stabilityai/sd-turbo", "Model for the diffusers/openvino/remote backends: a hub id or a local folder.")
+    tiny_autoencoder: str = _opt("auto", "Decode with the tiny autoencoder (TAESD): auto (on CPU), on or off.")
+    taesd_id: str = _opt("madebyollin/taesd", "The tiny autoencoder: a hub id or a local folder.")
+    device: str = _opt("auto", "Torch device for diffusers: auto (CUDA, then MPS, then CPU), cuda, mps or cpu.")
+    hf_token: str = _opt("", "Hugging Face token for the remote backend (or HF_TOKEN).")
+    endpoint_url: str = _opt("", "URL of a dedicated inference endpoint for the remote backend.")
+    remote_timeout: float = _opt(120.0, "Seconds to wait for the remote backend before giving up.")
+    signup_credits: int = _opt(10, "Credits granted to each new account.")
+    admin_usernames: list[str] = _opt([], "Comma-separated usernames that get the admin role.")
+    session_days: float = _opt(14.0, "Days a login session lasts.")
+    host: str = _opt("", "Address to listen on (default 127.0.0.1; 0.0.0.0 on Spaces).")
+    port: int = _opt(7860, "Port to listen on.")
+    ssl_certfile: str = _opt("", "TLS certificate file; with ssl_keyfile the server speaks HTTPS.")
+    ssl_keyfile: str = _opt("", "TLS private key file.")
+    trust_proxy: bool = _opt(False, "Trust X-Forwarded-Proto/For from a TLS proxy (on Spaces: yes).")
+    public_url: str = _opt("", "The site's public address, used in emailed links (default: from the request).")
+    smtp_host: str = _opt("", "SMTP server; unset means emails are printed to the console.")
+    smtp_port: int = _opt(587, "SMTP port.")
+    smtp_security: str = _opt("starttls", "SMTP security: starttls, tls (implicit) or none.")
+    smtp_user: str = _opt("", "SMTP user name.")
+    smtp_password: str = _opt("", "SMTP password.")
+    mail_from: str = _opt("AI Creative <no-reply@localhost>", "Sender address of emails.")
+    contact_email: str = _opt("privacy@aicreative.example", "Address for privacy questions and requests, shown on the site.")
+    policy_dir: str = _opt("", "Folder of privacy policy versions (default: the ones shipped in the package).")
+    log_level: str = _opt("INFO", "Log level of the server (prompts are never logged at any level).")
+
+    def __post_init__(self) -> None:
+        if self.data_dir is None:
+            self.data_dir = default_data_dir()
+        self.data_dir = Path(self.data_dir)
+        if self.backend not in BACKEND_CHOICES:
+            raise ValidationError(
+                f"Unknown backend {self.backend!r}; choose one of {', '.join(BACKEND_CHOICES)}."
+            )
+        if self.tiny_autoencoder not in ("auto", "on", "off"):
+            raise ValidationError("tiny_autoencoder must be auto, on or off.")
+        if self.smtp_security not in ("starttls", "tls", "none"):
+            raise ValidationError("smtp_security must be starttls, tls or none.")
+        if isinstance(self.admin_usernames, str):
+            self.admin_usernames = _split(self.admin_usernames)
+        self.admin_usernames = [name.lower() for name in self.admin_usernames]
+        if self.signup_credits < 0:
+            raise ValidationError("signup_credits cannot be negative.")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read ``AICREATIVE_*`` variables; keyword arguments win over them."""
+        env = os.environ if env is None else env
+        hints = get_type_hints(cls)
+        values: dict[str, Any] = {}
+        for field in dataclasses.fields(cls):
+            raw = env.get(ENV_PREFIX + field.name.upper())
+            if raw is None:
+                continue
+            values[field.name] = _parse(raw, hints[field.name], field.name)
+        if "hf_token" not in values and env.get("HF_TOKEN"):
+            values["hf_token"] = env["HF_TOKEN"]
+        values.update(overrides)
+        return cls(**values)
+
+    @classmethod
+    def help(cls) -> list[tuple[str, str, str]]:
+        """(environment variable, default, help) for every option; the README lists these."""
+        rows = []
+        for field in dataclasses.fields(cls):
+            default = field.default if field.default is not dataclasses.MISSING else field.default_factory()  # type: ignore[misc]
+            shown = "" if default in (None, "", []) else str(default)
+            rows.append((ENV_PREFIX + field.name.upper(), shown, field.metadata["help"]))
+        return rows
+
+    @property
+    def on_spaces(self) -> bool:
+        """Running on Hugging Face Spaces (``SPACE_ID`` is set)."""
+        return bool(os.environ.get("SPACE_ID"))
+
+    @property
+    def listen_host(self) -> str:
+        return self.host or ("0.0.0.0" if self.on_spaces else "127.0.0.1")  # noqa: S104 - Spaces needs it
+
+    @property
+    def https(self) -> bool:
+        return bool(self.ssl_certfile and self.ssl_keyfile)
+
+    @property
+    def store_path(self) -> Path:
+        return Path(self.data_dir) / "accounts.json"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        return Path(self.data_dir) / "models"
+
+    def ensure_data_dir(self) -> Path:
+        """Create the data dir (mode 0700) if needed and return it."""
+        path = Path(self.data_dir)
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return path
+
+    def resolve_secret_key(self) -> str:
+        """The signing key: the setting, else one generated once into the data dir."""
+        if self.secret_key:
+            if self.secret_key.strip().lower() in PLACEHOLDER_SECRETS or len(self.secret_key) < 16:
+                raise ValidationError(
+                    "AICREATIVE_SECRET_KEY is a placeholder or shorter than 16 characters; "
+                    "set a long random value (python -c 'import secrets; print(secrets.token_urlsafe(32))')."
+                )
+            return self.secret_key
+        path = self.ensure_data_dir() / SECRET_FILE
+        if path.exists():
+            key = path.read_text().strip()
+            if key:
+                self.secret_key = key
+                return key
+        key = secrets.token_urlsafe(48)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, stat.S_IRUSR | stat.S_IWUSR)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key + "\n")
+        os.chmod(path, 0o600)
+        log.warning(
+            "AICREATIVE_SECRET_KEY is not set: generated one and kept it in %s (mode 0600). "
+            "Set the variable in production so that sessions survive a new data dir.",
+            path,
+        )
+        self.secret_key = key
+        return key
+
+
+def _split(raw: str) -> list[str]:
+    return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+def _parse(raw: str, hint: Any, name: str) -> Any:
+    text = str(hint)
+    try:
+        if hint is bool or text == "bool":
+            lowered = raw.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(raw)
+        if hint is int or text == "int":
+            return int(raw)
+        if hint is float or text == "float":
+            return float(raw)
+        if "list" in text:
+            return _split(raw)
+        if hint is Path or "Path" in text:
+            return Path(raw)
+    except ValueError:
+        raise ValidationError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid value.") from None
+    return raw
