@@ -52,9 +52,7 @@ class InsufficientCredits(AICreativeError):
     status_code = 402
 
     def __init__(self, needed: int, balance: int) -> None:
-        super().__init__(
-            f"Not enough credits: this needs {needed} and you have {balance}."
-        )
+        super().__init__(f"Not enough credits: this needs {needed} and you have {balance}.")
         self.needed = needed
         self.balance = balance
 
