@@ -22,7 +22,7 @@ from .errors import ValidationError
 log = logging.getLogger(__name__)
 
 ENV_PREFIX = "AICREATIVE_"
-SECRET_FILE = "secret_key"
+SECRET_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
 #: Secrets that ship in docs and examples; refused outright.
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev", "test", "xxx"})
 BACKEND_CHOICES = ("auto", "demo", "diffusers", "openvino", "remote")
@@ -38,7 +38,9 @@ def default_data_dir() -> Path:
 
 def _opt(default: Any, help: str, **kw: Any) -> Any:
     if isinstance(default, (list, dict, set)):
-        return dataclasses.field(default_factory=lambda: type(default)(default), metadata={"help": help}, **kw)
+        return dataclasses.field(
+            default_factory=lambda: type(default)(default), metadata={"help": help}, **kw
+        )
     return dataclasses.field(default=default, metadata={"help": help}, **kw)
 
 
@@ -50,13 +52,25 @@ class Settings:
     'demo'
     """
 
-    data_dir: Path = _opt(None, "Folder for the account store, secret key and model cache (default /data if writable, else ./data).")
-    secret_key: str = _opt("", "Key that signs sessions and links; generated once into the data dir when unset.")
+    data_dir: Path = _opt(
+        None,
+        "Folder for the account store, secret key and model cache (default /data if writable, else ./data).",
+    )
+    secret_key: str = _opt(
+        "", "Key that signs sessions and links; generated once into the data dir when unset."
+    )
     backend: str = _opt("auto", "Image backend: auto, demo, diffusers, openvino or remote.")
-    model_id: str = _opt("stabilityai/sd-turbo", "Model for the diffusers/openvino/remote backends: a hub id or a local folder.")
-    tiny_autoencoder: str = _opt("auto", "Decode with the tiny autoencoder (TAESD): auto (on CPU), on or off.")
+    model_id: str = _opt(
+        "stabilityai/sd-turbo",
+        "Model for the diffusers/openvino/remote backends: a hub id or a local folder.",
+    )
+    tiny_autoencoder: str = _opt(
+        "auto", "Decode with the tiny autoencoder (TAESD): auto (on CPU), on or off."
+    )
     taesd_id: str = _opt("madebyollin/taesd", "The tiny autoencoder: a hub id or a local folder.")
-    device: str = _opt("auto", "Torch device for diffusers: auto (CUDA, then MPS, then CPU), cuda, mps or cpu.")
+    device: str = _opt(
+        "auto", "Torch device for diffusers: auto (CUDA, then MPS, then CPU), cuda, mps or cpu."
+    )
     hf_token: str = _opt("", "Hugging Face token for the remote backend (or HF_TOKEN).")
     endpoint_url: str = _opt("", "URL of a dedicated inference endpoint for the remote backend.")
     remote_timeout: float = _opt(120.0, "Seconds to wait for the remote backend before giving up.")
@@ -67,17 +81,28 @@ class Settings:
     port: int = _opt(7860, "Port to listen on.")
     ssl_certfile: str = _opt("", "TLS certificate file; with ssl_keyfile the server speaks HTTPS.")
     ssl_keyfile: str = _opt("", "TLS private key file.")
-    trust_proxy: bool = _opt(False, "Trust X-Forwarded-Proto/For from a TLS proxy (on Spaces: yes).")
-    public_url: str = _opt("", "The site's public address, used in emailed links (default: from the request).")
+    trust_proxy: bool = _opt(
+        False, "Trust X-Forwarded-Proto/For from a TLS proxy (on Spaces: yes)."
+    )
+    public_url: str = _opt(
+        "", "The site's public address, used in emailed links (default: from the request)."
+    )
     smtp_host: str = _opt("", "SMTP server; unset means emails are printed to the console.")
     smtp_port: int = _opt(587, "SMTP port.")
     smtp_security: str = _opt("starttls", "SMTP security: starttls, tls (implicit) or none.")
     smtp_user: str = _opt("", "SMTP user name.")
     smtp_password: str = _opt("", "SMTP password.")
     mail_from: str = _opt("AI Creative <no-reply@localhost>", "Sender address of emails.")
-    contact_email: str = _opt("privacy@aicreative.example", "Address for privacy questions and requests, shown on the site.")
-    policy_dir: str = _opt("", "Folder of privacy policy versions (default: the ones shipped in the package).")
-    log_level: str = _opt("INFO", "Log level of the server (prompts are never logged at any level).")
+    contact_email: str = _opt(
+        "privacy@aicreative.example",
+        "Address for privacy questions and requests, shown on the site.",
+    )
+    policy_dir: str = _opt(
+        "", "Folder of privacy policy versions (default: the ones shipped in the package)."
+    )
+    log_level: str = _opt(
+        "INFO", "Log level of the server (prompts are never logged at any level)."
+    )
 
     def __post_init__(self) -> None:
         if self.data_dir is None:
@@ -118,7 +143,8 @@ class Settings:
         """(environment variable, default, help) for every option; the README lists these."""
         rows = []
         for field in dataclasses.fields(cls):
-            default = field.default if field.default is not dataclasses.MISSING else field.default_factory()  # type: ignore[misc]
+            factory: Any = field.default_factory
+            default = field.default if field.default is not dataclasses.MISSING else factory()
             shown = "" if default in (None, "", []) else str(default)
             rows.append((ENV_PREFIX + field.name.upper(), shown, field.metadata["help"]))
         return rows

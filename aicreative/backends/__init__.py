@@ -11,6 +11,7 @@ True
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -95,9 +96,8 @@ def _has_gpu() -> bool:
     if importlib.util.find_spec("torch") is None:
         return False
     try:
-        from . import diffusers_backend
-
-        return diffusers_backend.pick_device("auto") != "cpu"
+        module = importlib.import_module("aicreative.backends.diffusers_backend")
+        return bool(module.pick_device("auto") != "cpu")
     except ImportError:
         return False
 

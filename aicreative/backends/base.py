@@ -67,8 +67,7 @@ class GenerationRequest:
         negative = self.negative_prompt.strip()
         if len(negative) > MAX_PROMPT:
             raise ValidationError(
-                f"The negative prompt is {len(negative)} characters; "
-                f"the limit is {MAX_PROMPT}.",
+                f"The negative prompt is {len(negative)} characters; the limit is {MAX_PROMPT}.",
                 "negative_prompt",
             )
         object.__setattr__(self, "negative_prompt", negative)
@@ -97,9 +96,7 @@ class GenerationRequest:
         if self.seed is not None:
             seed = _as_int(self.seed, "seed")
             if not 0 <= seed <= MAX_SEED:
-                raise ValidationError(
-                    f"The seed must be from 0 to {MAX_SEED}, or random.", "seed"
-                )
+                raise ValidationError(f"The seed must be from 0 to {MAX_SEED}, or random.", "seed")
             object.__setattr__(self, "seed", seed)
         count = _as_int(self.num_images, "num_images")
         if not 1 <= count <= MAX_IMAGES:
@@ -128,8 +125,7 @@ class GenerationRequest:
 
     def image_seeds(self) -> list[int]:
         """The seed of each image: the request's seed, then +1, +2..."""
-        base = self.with_seed().seed
-        assert base is not None
+        base = self.with_seed().seed or 0
         return [(base + i) % (MAX_SEED + 1) for i in range(self.num_images)]
 
     def settings(self) -> dict[str, Any]:

@@ -43,7 +43,13 @@ class DemoBackend:
     def _paint(request: GenerationRequest, seed: int) -> Image.Image:
         digest = hashlib.sha256(
             "\x00".join(
-                [request.prompt, request.negative_prompt, str(request.width), str(request.height), str(seed)]
+                [
+                    request.prompt,
+                    request.negative_prompt,
+                    str(request.width),
+                    str(request.height),
+                    str(seed),
+                ]
             ).encode()
         ).digest()
         rng = np.random.default_rng(int.from_bytes(digest[:8], "big"))
@@ -60,7 +66,9 @@ class DemoBackend:
         for _ in range(int(rng.integers(4, 9))):
             x0, y0 = int(rng.integers(0, w)), int(rng.integers(0, h))
             r = int(rng.integers(min(w, h) // 16, min(w, h) // 3))
-            colour = tuple(int(c) for c in rng.integers(0, 256, size=3)) + (int(rng.integers(90, 200)),)
+            colour = tuple(int(c) for c in rng.integers(0, 256, size=3)) + (
+                int(rng.integers(90, 200)),
+            )
             if rng.random() < 0.5:
                 draw.ellipse((x0 - r, y0 - r, x0 + r, y0 + r), fill=colour)
             else:

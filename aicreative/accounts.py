@@ -1,0 +1,287 @@
+"""Accounts: the rules for usernames, emails and passwords, and the tokens.
+
+Owns password hashing (argon2id through the ``passlib`` API of the
+``libpass`` package), sign-up validation, login throttling, and the signed
+tokens for sessions, password resets and CSRF. It stores nothing itself:
+the store holds accounts, and the throttle lives in process memory.
+
+>>> validate_username("ada_lovelace")
+'ada_lovelace'
+>>> validate_username("<b>")
+Traceback (most recent call last):
+...
+aicreative.errors.ValidationError: A username may hold only letters, digits and _ . - (no spaces).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import email_validator
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from passlib.context import CryptContext
+
+from .errors import AuthError, Throttled, ValidationError
+
+USERNAME_MIN, USERNAME_MAX = 3, 32
+PASSWORD_MIN, PASSWORD_MAX = 10, 1024
+EMAIL_MAX = 254
+_USERNAME_CHARS = re.compile(r"[A-Za-z0-9_.\-]+")
+
+
+def validate_username(username: object) -> str:
+    """The username, stripped; ValidationError saying what is wrong."""
+    if not isinstance(username, str) or not username.strip():
+        raise ValidationError("Please choose a username.", "username")
+    name = username.strip()
+    if not USERNAME_MIN <= len(name) <= USERNAME_MAX:
+        raise ValidationError(
+            f"A username has {USERNAME_MIN} to {USERNAME_MAX} characters (this one has {len(name)}).",
+            "username",
+        )
+    if not _USERNAME_CHARS.fullmatch(name):
+        raise ValidationError(
+            "A username may hold only letters, digits and _ . - (no spaces).", "username"
+        )
+    return name
+
+
+def validate_email(email: object, *, allow_test_domains: bool = False) -> str:
+    """The email normalised by email-validator; ValidationError if it is not valid."""
+    if not isinstance(email, str) or not email.strip():
+        raise ValidationError("Please enter your email address.", "email")
+    if len(email) > EMAIL_MAX:
+        raise ValidationError("That email address is too long.", "email")
+    try:
+        result = email_validator.validate_email(
+            email.strip(),
+            check_deliverability=False,
+            test_environment=allow_test_domains,
+        )
+    except email_validator.EmailNotValidError as exc:
+        raise ValidationError(f"That email address is not valid: {exc}", "email") from None
+    return str(result.normalized)
+
+
+def validate_password(password: object) -> str:
+    """The password unchanged; ValidationError if too short or too long."""
+    if not isinstance(password, str) or not password:
+        raise ValidationError("Please choose a password.", "password")
+    if len(password) < PASSWORD_MIN:
+        raise ValidationError(f"A password needs at least {PASSWORD_MIN} characters.", "password")
+    if len(password) > PASSWORD_MAX:
+        raise ValidationError(f"A password can have at most {PASSWORD_MAX} characters.", "password")
+    return password
+
+
+class PasswordHasher:
+    """argon2id hashes through passlib's CryptContext.
+
+    The defaults are argon2-cffi's (64 MiB, 3 passes, ~0.1-0.25 s here).
+    ``PasswordHasher.fast()`` lowers the cost for test suites only.
+    """
+
+    def __init__(self, memory_cost: int = 65536, rounds: int = 3, parallelism: int = 4) -> None:
+        self._context = CryptContext(
+            schemes=["argon2"],
+            argon2__type="ID",
+            argon2__memory_cost=memory_cost,
+            argon2__rounds=rounds,
+            argon2__parallelism=parallelism,
+        )
+        # Verified against for unknown users, so that a missing account costs
+        # the same time as a wrong password (no timing oracle).
+        self._dummy = self._context.hash("not a password of anyone " + str(time.time()))
+
+    @classmethod
+    def fast(cls) -> PasswordHasher:
+        """Cheap argon2id for tests and notebooks; never for a real server."""
+        return cls(memory_cost=1024, rounds=1, parallelism=1)
+
+    def hash(self, password: str) -> str:
+        return self._context.hash(password)
+
+    def verify(self, password: str, password_hash: str | None) -> bool:
+        """Check a password; with no hash, burn the same time and say no."""
+        if not password_hash:
+            self._context.verify(password, self._dummy)
+            return False
+        try:
+            return bool(self._context.verify(password, password_hash))
+        except (ValueError, TypeError):
+            return False
+
+    def needs_update(self, password_hash: str) -> bool:
+        return bool(self._context.needs_update(password_hash))
+
+    @staticmethod
+    def describe(password_hash: str) -> str:
+        """How a hash is shown to its owner: "set, argon2id", never the hash."""
+        if not password_hash:
+            return "not set"
+        scheme = password_hash.split("$")[1] if password_hash.startswith("$") else "unknown"
+        return f"set, {scheme}"
+
+
+@dataclass
+class _Failures:
+    count: int = 0
+    locked_until: float = 0.0
+
+
+class LoginThrottle:
+    """Slows repeated login failures per username and per client address.
+
+    After ``free`` failures, each further failure locks that key for a delay
+    that doubles up to ``max_delay`` seconds. A success clears the username's
+    count. Lives in process memory: a restart forgets it, which costs an
+    attacker nothing they could not get by waiting.
+    """
+
+    def __init__(
+        self,
+        free: int = 5,
+        base_delay: float = 2.0,
+        max_delay: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.free, self.base_delay, self.max_delay = free, base_delay, max_delay
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._state: dict[str, _Failures] = {}
+
+    @staticmethod
+    def _keys(username: str, client: str | None) -> list[str]:
+        keys = ["user:" + username.strip().lower()]
+        if client:
+            keys.append("client:" + client)
+        return keys
+
+    def check(self, username: str, client: str | None = None) -> None:
+        """Raise Throttled while the username or the client must wait."""
+        now = self._clock()
+        with self._lock:
+            wait = max(
+                (
+                    self._state[k].locked_until - now
+                    for k in self._keys(username, client)
+                    if k in self._state
+                ),
+                default=0.0,
+            )
+        if wait > 0:
+            raise Throttled(wait, "failed logins")
+
+    def failure(self, username: str, client: str | None = None) -> None:
+        now = self._clock()
+        with self._lock:
+            for key in self._keys(username, client):
+                state = self._state.setdefault(key, _Failures())
+                state.count += 1
+                over = state.count - self.free
+                if over >= 0:
+                    state.locked_until = now + min(self.max_delay, self.base_delay * 2**over)
+
+    def success(self, username: str, client: str | None = None) -> None:
+        with self._lock:
+            self._state.pop("user:" + username.strip().lower(), None)
+
+
+class RateLimit:
+    """At most ``limit`` events per key in ``window`` seconds (reset mails...)."""
+
+    def __init__(
+        self, limit: int, window: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.limit, self.window, self._clock = limit, window, clock
+        self._lock = threading.Lock()
+        self._events: dict[str, list[float]] = {}
+
+    def hit(self, key: str, what: str = "requests") -> None:
+        """Count one event; Throttled when the key is over its limit."""
+        now = self._clock()
+        with self._lock:
+            recent = [t for t in self._events.get(key, []) if now - t < self.window]
+            if len(recent) >= self.limit:
+                self._events[key] = recent
+                raise Throttled(self.window - (now - recent[0]), what)
+            recent.append(now)
+            self._events[key] = recent
+
+
+@dataclass(frozen=True)
+class SessionClaims:
+    username: str
+    counter: int
+
+
+class Tokens:
+    """Signed tokens, one salt per purpose (signed, not encrypted)."""
+
+    def __init__(self, secret_key: str, session_days: float = 14.0) -> None:
+        self._session = URLSafeTimedSerializer(secret_key, salt="aicreative.session")
+        self._reset = URLSafeTimedSerializer(secret_key, salt="aicreative.password-reset")
+        self._csrf = URLSafeTimedSerializer(secret_key, salt="aicreative.csrf")
+        self.session_max_age = int(session_days * 86400)
+
+    def session(self, username: str, counter: int) -> str:
+        return self._session.dumps({"u": username, "c": counter})
+
+    def read_session(self, token: str, max_age: int | None = None) -> SessionClaims:
+        """The claims of a valid session token; AuthError otherwise."""
+        data = _load(self._session, token, self.session_max_age if max_age is None else max_age)
+        try:
+            return SessionClaims(str(data["u"]), int(data["c"]))
+        except (KeyError, TypeError, ValueError):
+            raise AuthError("Your session is not valid. Please log in again.") from None
+
+    def reset(self, username: str, password_hash: str) -> str:
+        """A reset token bound to the current hash, so it dies when the password changes."""
+        return self._reset.dumps({"u": username, "h": _hash_tag(password_hash)})
+
+    def read_reset(self, token: str, max_age: int = 3600) -> tuple[str, str]:
+        """(username, hash tag) of a reset token younger than ``max_age`` seconds."""
+        data = _load(self._reset, token, max_age, "This reset link")
+        try:
+            return str(data["u"]), str(data["h"])
+        except (KeyError, TypeError):
+            raise AuthError("This reset link is not valid.") from None
+
+    def csrf(self, binding: str) -> str:
+        return self._csrf.dumps(binding)
+
+    def check_csrf(self, token: str | None, binding: str, max_age: int = 86400) -> bool:
+        if not token:
+            return False
+        try:
+            return self._csrf.loads(token, max_age=max_age) == binding
+        except BadSignature:
+            return False
+
+
+def reset_matches(password_hash: str, tag: str) -> bool:
+    """Whether a reset token's hash tag still matches the password hash."""
+    return _hash_tag(password_hash) == tag
+
+
+def _hash_tag(password_hash: str) -> str:
+    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
+
+
+def _load(
+    serializer: URLSafeTimedSerializer, token: str, max_age: int, what: str = "Your session"
+) -> dict:  # type: ignore[type-arg]
+    try:
+        data = serializer.loads(token, max_age=max_age)
+    except SignatureExpired:
+        raise AuthError(f"{what} has expired.") from None
+    except BadSignature:
+        raise AuthError(f"{what} is not valid.") from None
+    if not isinstance(data, dict):
+        raise AuthError(f"{what} is not valid.")
+    return data
