@@ -1,0 +1,527 @@
+"""The Studio: the one service that the web app, the CLI and notebooks use.
+
+Owns the rules that tie the parts together: sign-up grants credits; login
+checks, throttles and issues a session; generation charges, runs the
+backend, refunds on any failure and hands back PNG bytes in memory; the
+user's rights over their data; admin actions, each checked here and not
+only hidden in a UI; and the privacy policy's notices and acceptance.
+
+Nothing in this module writes a prompt or an image anywhere, logs included.
+
+>>> studio = Studio.local()
+>>> _ = studio.signup("ada", "ada@example.org", "correct horse battery")
+>>> token = studio.login("ada", "correct horse battery")
+>>> studio.user_from_session(token).username
+'ada'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import secrets
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import images as imaging
+from .accounts import (
+    LoginThrottle,
+    PasswordHasher,
+    RateLimit,
+    Tokens,
+    reset_matches,
+    validate_email,
+    validate_password,
+    validate_username,
+)
+from .backends import BackendChoice, create_backend
+from .backends.base import Backend, GenerationRequest, ProgressCallback
+from .config import Settings
+from .errors import (
+    AICreativeError,
+    AuthError,
+    BackendError,
+    NotFound,
+    PermissionDenied,
+    ValidationError,
+)
+from .store import Account, AccountStore
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from .mail import Mailer
+    from .policy import Notice, PolicyBook, PolicyDocument
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class GenerationResult:
+    """What one generation gives back: images, PNG bytes and the bill."""
+
+    images: list[Image.Image]
+    png: list[bytes]
+    seeds: list[int]
+    cost: int
+    balance: int
+    backend: str
+    request: GenerationRequest
+    seconds: float
+
+    def data_urls(self) -> list[str]:
+        """Each PNG as a ``data:`` URL (what the web app sends to the browser)."""
+        return [imaging.data_url(png) for png in self.png]
+
+    def _repr_html_(self) -> str:
+        # Notebooks show the images inline; the prompt is escaped text.
+        import html
+
+        tiles = "".join(
+            f'<figure style="display:inline-block;margin:4px"><img src="{url}" '
+            f'style="max-width:256px" alt="image {i + 1}"><figcaption>seed {seed}</figcaption></figure>'
+            for i, (url, seed) in enumerate(zip(self.data_urls(), self.seeds, strict=True))
+        )
+        return (
+            f"<div><p>{html.escape(self.request.prompt)} &middot; {self.cost} credit(s), "
+            f"balance {self.balance} &middot; {html.escape(self.backend)}</p>{tiles}</div>"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class PublicAccount:
+    """An account as its owner sees it (no hash)."""
+
+    username: str
+    email: str
+    credits: int
+    role: str
+    policy_version: int | None
+    objected: bool
+
+    @classmethod
+    def of(cls, account: Account, role: str) -> PublicAccount:
+        return cls(
+            account.username,
+            account.email,
+            account.credits,
+            role,
+            account.policy_version,
+            account.objected,
+        )
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+class Studio:
+    """Accounts, credits and generation behind one object.
+
+    Build one with :meth:`local` (in memory, demo backend: notebooks, tests)
+    or :meth:`from_settings` (the account file and the configured backend).
+    """
+
+    def __init__(
+        self,
+        store: AccountStore,
+        backend: Backend | BackendChoice,
+        *,
+        settings: Settings | None = None,
+        hasher: PasswordHasher | None = None,
+        mailer: Mailer | None = None,
+        policy: PolicyBook | None = None,
+        secret_key: str | None = None,
+        throttle: LoginThrottle | None = None,
+        today: Any = None,
+    ) -> None:
+        self.store = store
+        if isinstance(backend, BackendChoice):
+            self.backend, self.backend_reason = backend.backend, backend.reason
+        else:
+            self.backend, self.backend_reason = backend, f"{backend.name} given to the Studio"
+        self.settings = settings or Settings()
+        self.hasher = hasher or PasswordHasher()
+        if mailer is None:
+            from .mail import ConsoleMailer
+
+            mailer = ConsoleMailer()
+        self.mailer = mailer
+        if policy is None:
+            from .policy import PolicyBook
+
+            policy = PolicyBook(None)
+        self.policy = policy
+        key = secret_key or self.settings.secret_key or secrets.token_urlsafe(48)
+        self.tokens = Tokens(key, self.settings.session_days)
+        self.throttle = throttle or LoginThrottle()
+        self.reset_limit = RateLimit(limit=3, window=3600)
+        #: Injectable "today" for policy dates (a callable returning a date).
+        self._today = today or dt.date.today
+
+    # -- construction ----------------------------------------------------
+
+    @classmethod
+    def local(
+        cls,
+        backend: Backend | None = None,
+        *,
+        signup_credits: int = 10,
+        hasher: PasswordHasher | None = None,
+    ) -> Studio:
+        """An in-memory Studio on the demo backend: nothing touches the disk.
+
+        >>> Studio.local().backend.name
+        'demo'
+        """
+        from .backends.demo import DemoBackend
+        from .mail import MemoryMailer
+
+        settings = Settings(signup_credits=signup_credits, backend="demo")
+        return cls(
+            AccountStore.memory(),
+            backend or DemoBackend(),
+            settings=settings,
+            hasher=hasher or PasswordHasher.fast(),
+            mailer=MemoryMailer(),
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, backend: Backend | None = None) -> Studio:
+        """The Studio that ``settings`` describe: account file, backend, mailer, policy."""
+        from .mail import create_mailer
+        from .policy import PolicyBook
+
+        settings.ensure_data_dir()
+        key = settings.resolve_secret_key()
+        store = AccountStore.open(settings.store_path)
+        choice = backend if backend is not None else create_backend(settings)
+        return cls(
+            store,
+            choice,
+            settings=settings,
+            mailer=create_mailer(settings),
+            policy=PolicyBook(settings.policy_dir or None),
+            secret_key=key,
+        )
+
+    # -- the backend -----------------------------------------------------
+
+    @property
+    def backend_name(self) -> str:
+        return self.backend.name
+
+    @property
+    def backend_label(self) -> str:
+        return self.backend.label
+
+    @property
+    def is_demo(self) -> bool:
+        return self.backend.name == "demo"
+
+    # -- accounts ----------------------------------------------------------
+
+    def role_of(self, account: Account) -> str:
+        if account.role == "admin" or account.username.lower() in self.settings.admin_usernames:
+            return "admin"
+        return "user"
+
+    def is_admin(self, username: str) -> bool:
+        account = self.store.get(username)
+        return account is not None and self.role_of(account) == "admin"
+
+    def account(self, username: str) -> PublicAccount:
+        """The account as its owner sees it."""
+        account = self.store.require(username)
+        return PublicAccount.of(account, self.role_of(account))
+
+    def signup(self, username: str, email: str, password: str) -> PublicAccount:
+        """Create an account with the sign-up credits.
+
+        Each refusal is a ValidationError or Conflict that says what is wrong.
+        """
+        name = validate_username(username)
+        address = validate_email(email)
+        validate_password(password)
+        if password.strip().lower() == name.lower():
+            raise ValidationError("Please choose a password that is not your username.", "password")
+        current = self.policy.current(self._today())
+        account = Account(
+            username=name,
+            email=address,
+            password_hash=self.hasher.hash(password),
+            credits=self.settings.signup_credits,
+            role="user",
+            policy_version=current.version if current else None,
+        )
+        self.store.add(account)
+        log.info("account created: %s", name)
+        return PublicAccount.of(account, self.role_of(account))
+
+    def login(self, username: str, password: str, client: str | None = None) -> str:
+        """Check the password and return a session token.
+
+        Unknown users cost the same time as a wrong password, and repeated
+        failures wait (Throttled says for how long).
+        """
+        name = username.strip() if isinstance(username, str) else ""
+        self.throttle.check(name, client)
+        account = self.store.get(name) if name else None
+        if account is None or not self.hasher.verify(password or "", account.password_hash):
+            if account is None:
+                self.hasher.verify(password or "", None)  # same cost as a wrong password
+            self.throttle.failure(name, client)
+            raise AuthError("Wrong username or password.")
+        self.throttle.success(name, client)
+        if self.hasher.needs_update(account.password_hash):
+            self.store.update(account.username, password_hash=self.hasher.hash(password))
+        return self.tokens.session(account.username, account.session_counter)
+
+    def user_from_session(self, token: str | None) -> PublicAccount:
+        """The account a session token belongs to; AuthError if it ended."""
+        if not token:
+            raise AuthError("Please log in.")
+        claims = self.tokens.read_session(token)
+        account = self.store.get(claims.username)
+        if account is None or account.session_counter != claims.counter:
+            raise AuthError("Your session has ended. Please log in again.")
+        return PublicAccount.of(account, self.role_of(account))
+
+    def end_sessions(self, username: str) -> None:
+        """Log the user out everywhere (every token they hold stops working)."""
+        self.store.bump_session(username)
+
+    def logout(self, token: str) -> None:
+        """End the session of this token (and every other of the same user)."""
+        try:
+            user = self.user_from_session(token)
+        except AuthError:
+            return
+        self.end_sessions(user.username)
+
+    # -- credits -----------------------------------------------------------
+
+    def balance(self, username: str) -> int:
+        return self.store.require(username).credits
+
+    def grant(self, username: str, amount: int) -> int:
+        """Give credits; returns the new balance."""
+        return self.store.grant(username, amount)
+
+    def take(self, username: str, amount: int) -> int:
+        """Remove credits (never below zero); returns the new balance."""
+        return self.store.take(username, amount)
+
+    # -- generation ----------------------------------------------------------
+
+    def generate(
+        self,
+        username: str,
+        request: GenerationRequest,
+        on_progress: ProgressCallback | None = None,
+    ) -> GenerationResult:
+        """Charge, generate, and return the images; refund on any failure.
+
+        >>> studio = Studio.local()
+        >>> _ = studio.signup("bo", "bo@example.org", "a long password")
+        >>> result = studio.generate("bo", GenerationRequest("a kite", seed=3, num_images=2))
+        >>> (len(result.png), result.cost, result.balance, result.seeds)
+        (2, 2, 8, [3, 4])
+        """
+        if not isinstance(request, GenerationRequest):
+            raise ValidationError("A generation needs a GenerationRequest.")
+        request = request.with_seed()
+        cost = request.cost
+        self.store.charge(username, cost)
+        started = time.perf_counter()
+        try:
+            pictures = self.backend.generate(request, on_progress)
+            if len(pictures) != request.num_images:
+                raise BackendError(
+                    f"The image backend returned {len(pictures)} images instead of "
+                    f"{request.num_images}."
+                )
+            text = _png_text(request) if request.embed_metadata else None
+            pngs = [imaging.encode_png(picture, text) for picture in pictures]
+        except BaseException as exc:
+            balance = self.store.refund(username, cost)
+            if isinstance(exc, BackendError):
+                raise BackendError(
+                    f"{exc} Your {cost} credit(s) were refunded; balance {balance}."
+                ) from exc
+            if isinstance(exc, AICreativeError) or not isinstance(exc, Exception):
+                raise  # Cancelled, a validation error, KeyboardInterrupt...
+            # The message names the kind of failure, never the prompt.
+            log.error("backend %s failed: %s", self.backend.name, type(exc).__name__)
+            raise BackendError(
+                f"The image backend failed ({type(exc).__name__}). Your {cost} credit(s) "
+                f"were refunded; balance {balance}."
+            ) from exc
+        seconds = time.perf_counter() - started
+        balance = self.balance(username)
+        log.info(
+            "generated %d image(s) %dx%d for %s in %.2fs",
+            request.num_images,
+            request.width,
+            request.height,
+            username,
+            seconds,
+        )
+        return GenerationResult(
+            images=pictures,
+            png=pngs,
+            seeds=request.image_seeds(),
+            cost=cost,
+            balance=balance,
+            backend=self.backend.name,
+            request=request,
+            seconds=seconds,
+        )
+
+    # -- admin ---------------------------------------------------------------
+
+    def require_admin(self, actor: str) -> None:
+        """PermissionDenied unless ``actor`` is an admin (checked on every admin call)."""
+        if not self.is_admin(actor):
+            raise PermissionDenied("Only admins can do this.")
+
+    def admin_accounts(
+        self, actor: str, query: str = "", page: int = 1, per_page: int = 20
+    ) -> tuple[list[dict[str, Any]], int]:
+        """(rows, total) of username, email, credits and objection flag only."""
+        self.require_admin(actor)
+        needle = query.strip().lower()
+        rows = [
+            {
+                "username": a.username,
+                "email": a.email,
+                "credits": a.credits,
+                "objected": a.objected,
+            }
+            for a in self.store.all()
+            if not needle or needle in a.username.lower() or needle in a.email.lower()
+        ]
+        page = max(1, int(page))
+        start = (page - 1) * per_page
+        return rows[start : start + per_page], len(rows)
+
+    def admin_grant(self, actor: str, username: str, amount: int) -> int:
+        """An admin gives (amount > 0) or removes (amount < 0) credits."""
+        self.require_admin(actor)
+        if amount >= 0:
+            return self.store.grant(username, amount)
+        return self.store.take(username, -amount)
+
+    def admin_delete(self, actor: str, username: str) -> None:
+        """An admin deletes an account."""
+        self.require_admin(actor)
+        if not self.store.delete(username):
+            raise NotFound(f"No account named {username!r}.")
+
+    def set_role(self, username: str, role: str) -> PublicAccount:
+        """Promote or demote (operators' CLI; not exposed to the web)."""
+        account = self.store.update(username, role=role)
+        return PublicAccount.of(account, self.role_of(account))
+
+    # -- the privacy policy ----------------------------------------------------
+
+    def policy_notice(self, username: str) -> Notice | None:
+        """What the site must tell this user about the policy now, if anything."""
+        account = self.store.require(username)
+        return self.policy.notice(self._today(), account.policy_version)
+
+    def record_use(self, username: str) -> int | None:
+        """Use of the service after a policy's effective date accepts it.
+
+        Returns the version recorded when it changed, else None.
+        """
+        current = self.policy.current(self._today())
+        if current is None:
+            return None
+        account = self.store.get(username)
+        if account is None or account.policy_version == current.version:
+            return None
+        self.store.update(account.username, policy_version=current.version)
+        return current.version
+
+    def publish_policy(
+        self,
+        source: Path,
+        effective: dt.date,
+        *,
+        summary: str | None = None,
+        dry_run: bool = False,
+    ) -> tuple[PolicyDocument, int]:
+        """Add the next policy version and email everyone who has not objected.
+
+        Returns the document and how many emails went out (0 on a dry run).
+        """
+        from .policy import announcement_email
+
+        doc = self.policy.publish(source, effective, summary=summary, dry_run=dry_run)
+        if dry_run:
+            return doc, 0
+        subject, body = announcement_email(doc, self.settings.contact_email, self._url("/privacy"))
+        sent = 0
+        for account in self.store.all():
+            if not account.objected and self.mailer.send(account.email, subject, body):
+                sent += 1
+        return doc, sent
+
+    def _url(self, path: str) -> str:
+        base = self.settings.public_url.rstrip("/")
+        return base + path if base else path
+
+    # -- deletion -----------------------------------------------------------------
+
+    def delete_account_now(self, username: str) -> PublicAccount:
+        """Remove the record at once (every session dies with it) and confirm by email."""
+        account = self.store.require(username)
+        self.store.delete(account.username)
+        log.info("account deleted: %s", account.username)
+        # A confirmation is part of the request the user made, so it goes out
+        # even to those who objected to other emails.
+        self.mailer.send(
+            account.email,
+            "Your AI Creative account was deleted",
+            f"Hello {account.username},\n\nyour AI Creative account and everything we stored "
+            "about it (username, email, password hash, credits) were deleted just now. "
+            "Images and prompts were never stored on our servers; those in your browser "
+            "stay there until you clear them.\n\n"
+            f"Questions: {self.settings.contact_email}\n",
+        )
+        return PublicAccount.of(account, self.role_of(account))
+
+    # -- password reset ----------------------------------------------------------
+
+    def reset_token(self, username: str) -> str:
+        account = self.store.require(username)
+        return self.tokens.reset(account.username, account.password_hash)
+
+    def reset_password(self, token: str, new_password: str) -> str:
+        """Set a new password from a reset link; it works once. Returns the username."""
+        username, tag = self.tokens.read_reset(token)
+        account = self.store.get(username)
+        if account is None or not reset_matches(account.password_hash, tag):
+            raise AuthError("This reset link was already used or is no longer valid.")
+        validate_password(new_password)
+        self.store.update(
+            account.username,
+            password_hash=self.hasher.hash(new_password),
+            session_counter=account.session_counter + 1,
+        )
+        return account.username
+
+
+def _png_text(request: GenerationRequest) -> dict[str, str]:
+    return {
+        "prompt": request.prompt,
+        "negative_prompt": request.negative_prompt,
+        "settings": (
+            f"{request.width}x{request.height}, steps {request.steps}, "
+            f"guidance {request.guidance:g}, seed {request.seed}"
+        ),
+        "Software": "AI Creative",
+    }
