@@ -21,6 +21,7 @@ import dataclasses
 import datetime as dt
 import logging
 import secrets
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -158,6 +159,7 @@ class Studio:
         self.tokens = Tokens(key, self.settings.session_days)
         self.throttle = throttle or LoginThrottle()
         self.reset_limit = RateLimit(limit=3, window=3600)
+        self.client_reset_limit = RateLimit(limit=10, window=3600)
         #: Injectable "today" for policy dates (a callable returning a date).
         self._today = today or dt.date.today
 
@@ -496,17 +498,56 @@ class Studio:
 
     # -- password reset ----------------------------------------------------------
 
+    def request_password_reset(
+        self, email: str, client: str | None = None, base_url: str = ""
+    ) -> None:
+        """Mail a one-hour, one-use reset link if an account has ``email``.
+
+        The caller answers the same either way; the mail goes out from a
+        thread so that the answer takes the same time too. Throttled per
+        email and per client address.
+        """
+        address = (email or "").strip()
+        if not address:
+            raise ValidationError("Please enter your email address.", "email")
+        self.reset_limit.hit("email:" + address.lower(), "reset requests")
+        if client:
+            self.client_reset_limit.hit("client:" + client, "reset requests")
+        account = self.store.get_by_email(address)
+        if account is None:
+            return
+        link = f"{base_url.rstrip('/') or self.settings.public_url.rstrip('/')}/reset?token="
+        link += self.reset_token(account.username)
+        body = (
+            f"Hello {account.username},\n\nsomeone (we hope you) asked to reset the password "
+            f"of your AI Creative account. This link sets a new one; it works once, for one "
+            f"hour:\n\n{link}\n\nIf you did not ask for this, ignore this email: your "
+            f"password stays as it is.\n\nQuestions: {self.settings.contact_email}\n"
+        )
+        # Sent even to users who objected to emails: they asked for this one.
+        threading.Thread(
+            target=self.mailer.send,
+            args=(account.email, "Reset your AI Creative password", body),
+            daemon=True,
+        ).start()
+
+    def check_reset_token(self, token: str) -> str:
+        """The username a reset link is for; AuthError if it is used, old or forged."""
+        username, tag = self.tokens.read_reset(token)
+        account = self.store.get(username)
+        if account is None or not reset_matches(account.password_hash, tag):
+            raise AuthError("This reset link was already used or is no longer valid.")
+        return account.username
+
     def reset_token(self, username: str) -> str:
         account = self.store.require(username)
         return self.tokens.reset(account.username, account.password_hash)
 
     def reset_password(self, token: str, new_password: str) -> str:
         """Set a new password from a reset link; it works once. Returns the username."""
-        username, tag = self.tokens.read_reset(token)
-        account = self.store.get(username)
-        if account is None or not reset_matches(account.password_hash, tag):
-            raise AuthError("This reset link was already used or is no longer valid.")
+        username = self.check_reset_token(token)
         validate_password(new_password)
+        account = self.store.require(username)
         self.store.update(
             account.username,
             password_hash=self.hasher.hash(new_password),

@@ -1,0 +1,133 @@
+"""The app factory: one FastAPI app with the pages, the headers and the Gradio UI.
+
+Owns how the parts are put together: security middleware first, then the
+static files, the server-rendered pages, and the Gradio Blocks mounted at
+``/`` with ``auth_dependency`` so that the app keeps its one cookie and
+every Gradio route asks for a valid session. ``serve`` runs it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import gradio as gr
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from ..config import Settings
+from ..errors import AICreativeError
+from ..studio import Studio
+from .pages import build_router, csrf_binding
+from .security import COOKIE_NAME, SecurityMiddleware
+from .ui import build_ui
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).resolve().parent / "static"
+HEAD = (
+    '<meta name="referrer" content="no-referrer">'
+    '<link rel="stylesheet" href="/static/app.css">'
+    '<link rel="stylesheet" href="/static/gallery.css">'
+    '<script src="/static/gallery.js"></script>'
+)
+
+
+def _theme() -> gr.themes.Base:
+    # System fonts only: a GoogleFont theme would make every page load
+    # fetch from a third party.
+    return gr.themes.Default(
+        primary_hue="violet",
+        neutral_hue="slate",
+        font=["system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"],
+        font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"],
+    )
+
+
+def create_app(studio: Studio | None = None, settings: Settings | None = None) -> FastAPI:
+    """Build the web app. Tests call it with their own Studio and settings.
+
+    With neither given, settings come from the environment and the Studio
+    from the settings (account file, backend, mailer).
+    """
+    if settings is None:
+        settings = studio.settings if studio is not None else Settings.from_env()
+    if studio is None:
+        studio = Studio.from_settings(settings)
+    # Belt and braces: Blocks(analytics_enabled=False) already stops the
+    # telemetry; the variable also covers code paths that read it directly.
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+
+    app = FastAPI(title="AI Creative", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.studio = studio
+    app.state.settings = settings
+
+    def session_user(request: Request) -> str | None:
+        try:
+            return studio.user_from_session(request.cookies.get(COOKIE_NAME)).username
+        except AICreativeError:
+            return None
+
+    @app.middleware("http")
+    async def login_first(request: Request, call_next):  # type: ignore[no-untyped-def]
+        # A visitor without a session gets the log-in page, not a bare 401.
+        if request.method == "GET" and request.url.path == "/" and session_user(request) is None:
+            response: Response = RedirectResponse("/login", status_code=303)
+            if request.cookies.get(COOKIE_NAME):
+                response.delete_cookie(COOKIE_NAME, path="/")
+            return response
+        return await call_next(request)
+
+    app.add_middleware(SecurityMiddleware, settings=settings)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(build_router(studio))
+
+    def csrf_for(request: gr.Request) -> str:
+        return studio.tokens.csrf(csrf_binding(request.request))  # type: ignore[arg-type]
+
+    blocks = build_ui(studio, csrf_for)
+    gr.mount_gradio_app(
+        app,
+        blocks,
+        path="/",
+        auth_dependency=session_user,
+        run_history=False,
+        footer_links=[],
+        enable_monitoring=False,
+        ssr_mode=False,
+        show_error=False,
+        pwa=False,
+        mcp_server=False,
+        max_file_size=1,  # no uploads anywhere in this app
+        theme=_theme(),
+        head=HEAD,
+        favicon_path=str(STATIC / "favicon.svg"),
+    )
+    return app
+
+
+def serve(settings: Settings) -> None:
+    """Run the app with uvicorn as the settings say (HTTPS when given a cert)."""
+    import uvicorn
+
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    studio = Studio.from_settings(settings)
+    log.info("backend: %s (%s)", studio.backend_label, studio.backend_reason)
+    app = create_app(studio, settings)
+    scheme = "https" if settings.https else "http"
+    log.info("AI Creative on %s://%s:%d", scheme, settings.listen_host, settings.port)
+    uvicorn.run(
+        app,
+        host=settings.listen_host,
+        port=settings.port,
+        ssl_certfile=settings.ssl_certfile or None,
+        ssl_keyfile=settings.ssl_keyfile or None,
+        proxy_headers=settings.trust_proxy,
+        forwarded_allow_ips="*" if settings.trust_proxy else None,
+        # Access logs would keep client addresses and reset-link tokens.
+        access_log=False,
+        log_level=settings.log_level.lower(),
+    )

@@ -1,0 +1,299 @@
+"""Server-rendered pages: sign-up, log in and out, password reset, privacy, health.
+
+Owns the HTML forms that work without JavaScript and with password
+managers. Every POST carries a signed CSRF token and passes the origin
+check of :mod:`.security`; errors are shown on the form, with what the
+person typed kept (never the password).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from ..errors import AICreativeError, AuthError, NotFound, Throttled
+from ..policy import format_date
+from ..studio import Studio
+from .security import (
+    COOKIE_NAME,
+    clear_session_cookie,
+    client_address,
+    same_origin,
+    set_session_cookie,
+)
+
+log = logging.getLogger(__name__)
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+ANONYMOUS = "anonymous"
+
+
+def csrf_binding(request: Request) -> str:
+    """What a CSRF token is bound to: the session, or "anonymous" before login.
+
+    Before login nothing secret exists to bind to, so the origin check is
+    what stops a cross-site form; after login the token is tied to the
+    session, so a token from another session is refused.
+    """
+    token = request.cookies.get(COOKIE_NAME)
+    if not token:
+        return ANONYMOUS
+    return "s:" + hashlib.sha256(token.encode()).hexdigest()[:24]
+
+
+def build_router(studio: Studio) -> APIRouter:
+    settings = studio.settings
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=select_autoescape(["html"]),
+        auto_reload=False,
+    )
+    router = APIRouter()
+
+    def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+        context.setdefault("csrf_token", studio.tokens.csrf(csrf_binding(request)))
+        context.setdefault("contact_email", settings.contact_email)
+        html = env.get_template(name).render(**context)
+        return HTMLResponse(html, status_code=status, headers={"cache-control": "no-store"})
+
+    def form_ok(request: Request, form: Any) -> bool:
+        token = form.get("csrf_token")
+        return (
+            isinstance(token, str)
+            and studio.tokens.check_csrf(token, csrf_binding(request))
+            and same_origin(request, settings, require=True)
+        )
+
+    def current_user(request: Request) -> str | None:
+        try:
+            return studio.user_from_session(request.cookies.get(COOKIE_NAME)).username
+        except AICreativeError:
+            return None
+
+    def field(form: Any, name: str, limit: int = 2048) -> str:
+        value = form.get(name, "")
+        return value[:limit] if isinstance(value, str) else ""
+
+    expired = "This form has expired or did not come from this site. Please try again."
+
+    # -- log in ---------------------------------------------------------------
+
+    @router.get("/login", response_class=HTMLResponse)
+    async def login_page(request: Request) -> Response:
+        if current_user(request):
+            return RedirectResponse("/", status_code=303)
+        message = {
+            "out": "You are logged out.",
+            "reset": "Your password was changed. Please log in.",
+            "deleted": "Your account was deleted.",
+        }.get(request.query_params.get("m", ""))
+        return render(request, "login.html", username="", message=message)
+
+    @router.post("/login", response_class=HTMLResponse)
+    async def login_submit(request: Request) -> Response:
+        form = await request.form()
+        username = field(form, "username", 64)
+        if not form_ok(request, form):
+            return render(request, "login.html", 400, username=username, error=expired)
+        try:
+            token = studio.login(
+                username, field(form, "password"), client=client_address(request, settings)
+            )
+        except Throttled as exc:
+            response = render(request, "login.html", 429, username=username, error=str(exc))
+            response.headers["retry-after"] = str(exc.retry_after)
+            return response
+        except AICreativeError as exc:
+            return render(request, "login.html", 401, username=username, error=str(exc))
+        redirect = RedirectResponse("/", status_code=303)
+        set_session_cookie(redirect, token, request, settings)
+        return redirect
+
+    # -- sign up ----------------------------------------------------------------
+
+    def signup_context(**extra: Any) -> dict[str, Any]:
+        current = studio.policy.current()
+        return {
+            "signup_credits": settings.signup_credits,
+            "policy_version": current.version if current else None,
+            **extra,
+        }
+
+    @router.get("/signup", response_class=HTMLResponse)
+    async def signup_page(request: Request) -> Response:
+        if current_user(request):
+            return RedirectResponse("/", status_code=303)
+        return render(request, "signup.html", **signup_context(username="", email=""))
+
+    @router.post("/signup", response_class=HTMLResponse)
+    async def signup_submit(request: Request) -> Response:
+        form = await request.form()
+        username, email = field(form, "username", 64), field(form, "email", 320)
+        context = signup_context(username=username, email=email)
+        if not form_ok(request, form):
+            return render(request, "signup.html", 400, error=expired, **context)
+        password = field(form, "password", 4096)
+        if password != field(form, "password2", 4096):
+            return render(request, "signup.html", 400, error="The two passwords differ.", **context)
+        try:
+            account = studio.signup(username, email, password)
+            token = studio.login(
+                account.username, password, client=client_address(request, settings)
+            )
+        except AICreativeError as exc:
+            return render(request, "signup.html", exc.status_code, error=str(exc), **context)
+        response = RedirectResponse("/", status_code=303)
+        set_session_cookie(response, token, request, settings)
+        return response
+
+    # -- log out ----------------------------------------------------------------
+
+    @router.post("/logout")
+    async def logout(request: Request) -> Response:
+        form = await request.form()
+        if not form_ok(request, form):
+            return render(
+                request,
+                "message.html",
+                400,
+                title="Not logged out",
+                message=expired,
+                link="/",
+                link_text="Back",
+            )
+        token = request.cookies.get(COOKIE_NAME)
+        if token:
+            studio.logout(token)
+        response = RedirectResponse("/login?m=out", status_code=303)
+        clear_session_cookie(response, request, settings)
+        return response
+
+    # -- password reset -----------------------------------------------------------
+
+    @router.get("/forgot", response_class=HTMLResponse)
+    async def forgot_page(request: Request) -> Response:
+        return render(request, "forgot.html", email="")
+
+    @router.post("/forgot", response_class=HTMLResponse)
+    async def forgot_submit(request: Request) -> Response:
+        form = await request.form()
+        email = field(form, "email", 320)
+        if not form_ok(request, form):
+            return render(request, "forgot.html", 400, email=email, error=expired)
+        try:
+            studio.request_password_reset(
+                email,
+                client=client_address(request, settings),
+                base_url=_base_url(request, settings),
+            )
+        except Throttled as exc:
+            return render(request, "forgot.html", 429, email=email, error=str(exc))
+        # The same answer whether or not an account has this email.
+        return render(
+            request,
+            "forgot.html",
+            email="",
+            message="If an account has this email, a reset link is on its way. It works once, for one hour.",
+        )
+
+    @router.get("/reset", response_class=HTMLResponse)
+    async def reset_page(request: Request) -> Response:
+        token = request.query_params.get("token", "")
+        try:
+            username = studio.check_reset_token(token)
+        except AICreativeError as exc:
+            return render(request, "reset.html", 400, token="", error=str(exc))
+        return render(request, "reset.html", token=token, username=username)
+
+    @router.post("/reset", response_class=HTMLResponse)
+    async def reset_submit(request: Request) -> Response:
+        form = await request.form()
+        token = field(form, "token", 4096)
+        if not form_ok(request, form):
+            return render(request, "reset.html", 400, token=token, username="", error=expired)
+        password = field(form, "password", 4096)
+        if password != field(form, "password2", 4096):
+            return render(
+                request,
+                "reset.html",
+                400,
+                token=token,
+                username="",
+                error="The two passwords differ.",
+            )
+        try:
+            studio.reset_password(token, password)
+        except AuthError as exc:
+            return render(request, "reset.html", 400, token="", error=str(exc))
+        except AICreativeError as exc:
+            return render(request, "reset.html", 400, token=token, username="", error=str(exc))
+        response = RedirectResponse("/login?m=reset", status_code=303)
+        clear_session_cookie(response, request, settings)
+        return response
+
+    # -- privacy and health -------------------------------------------------------
+
+    def privacy(request: Request, version: int | None) -> Response:
+        book = studio.policy
+        current = book.current()
+        try:
+            doc = book.get(version) if version is not None else (current or book.latest())
+        except NotFound:
+            return render(
+                request,
+                "message.html",
+                404,
+                title="No such version",
+                message="There is no policy version with that number.",
+                link="/privacy",
+                link_text="The current policy",
+            )
+        upcoming = book.upcoming()
+        others = [d for d in book.versions() if d.version != doc.version]
+        return render(
+            request,
+            "privacy.html",
+            doc=doc,
+            effective=format_date(doc.effective),
+            in_force=doc.in_force(book.today()),
+            body=doc.html(settings.contact_email),
+            upcoming=upcoming if upcoming and upcoming.version != doc.version else None,
+            upcoming_date=format_date(upcoming.effective) if upcoming else "",
+            others=others,
+            logged_in=current_user(request) is not None,
+        )
+
+    @router.get("/privacy", response_class=HTMLResponse)
+    async def privacy_page(request: Request) -> Response:
+        return privacy(request, None)
+
+    @router.get("/privacy/v{version:int}", response_class=HTMLResponse)
+    async def privacy_version(request: Request, version: int) -> Response:
+        return privacy(request, version)
+
+    @router.get("/healthz")
+    async def healthz() -> JSONResponse:
+        return JSONResponse(
+            {
+                "status": "ok",
+                "backend": studio.backend_name,
+                "label": studio.backend_label,
+                "reason": studio.backend_reason,
+            },
+            headers={"cache-control": "no-store"},
+        )
+
+    return router
+
+
+def _base_url(request: Request, settings: Any) -> str:
+    if settings.public_url:
+        return str(settings.public_url).rstrip("/")
+    from .security import own_origin
+
+    return own_origin(request, settings)

@@ -1,0 +1,337 @@
+"""The Gradio interface: Create, Gallery, Account, Privacy and Admin tabs.
+
+Owns the Blocks that people use after logging in. Generated images leave
+the server only as data in a ``gr.HTML`` value (base64 PNG in a dict),
+never as a file component, so Gradio writes nothing to its cache; the
+browser script (``static/gallery.js``) stores them in IndexedDB. Every
+event reads the user from the session (``gr.Request.username``, set by
+the app's ``auth_dependency``), never from an input.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import logging
+import threading
+import uuid
+from typing import Any
+
+import gradio as gr
+
+from ..backends.base import MAX_GUIDANCE, MAX_IMAGES, MAX_SEED, MAX_STEPS, GenerationRequest
+from ..errors import AICreativeError, Cancelled
+from ..policy import format_date
+from ..studio import Studio
+
+log = logging.getLogger(__name__)
+
+SIZES = ["512x512", "768x768", "1024x1024", "512x768", "768x512", "384x384", "256x256"]
+#: Runs when a component mounts; waits for gallery.js (loaded from the head).
+_WITH_GALLERY = (
+    "(function go(){{ if (window.AICreative) {{ {body} }} else setTimeout(go, 30); }})();"
+)
+
+
+def _js(body: str) -> str:
+    return _WITH_GALLERY.format(body=body)
+
+
+def _size(value: str) -> tuple[int, int]:
+    try:
+        width, height = (int(part) for part in str(value).lower().split("x"))
+    except ValueError:
+        raise AICreativeError("Please choose a size from the list.") from None
+    return width, height
+
+
+class _Cancels:
+    """Per-user stop flags: Gradio cannot stop a running thread, so the
+    backend's progress callback checks the flag and raises Cancelled."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._flags: set[str] = set()
+
+    def request(self, username: str) -> None:
+        with self._lock:
+            self._flags.add(username.lower())
+
+    def clear(self, username: str) -> None:
+        with self._lock:
+            self._flags.discard(username.lower())
+
+    def check(self, username: str) -> None:
+        with self._lock:
+            if username.lower() in self._flags:
+                self._flags.discard(username.lower())
+                raise Cancelled()
+
+
+def header_html(studio: Studio, username: str, csrf_token: str) -> str:
+    """The top bar: name, backend, user, balance and a log-out form."""
+    account = studio.account(username)
+    backend = studio.backend_label
+    demo = (
+        ' <span class="ac-demo-badge" data-testid="demo-badge">demo</span>'
+        if studio.is_demo
+        else ""
+    )
+    admin = ' <span class="ac-role">admin</span>' if account.is_admin else ""
+    return (
+        f'<div class="ac-header" data-user="{html.escape(account.username)}">'
+        '<div class="ac-header-brand"><span class="ac-logo">◆</span> AI Creative</div>'
+        f'<div class="ac-header-backend" data-testid="backend-label" title="{html.escape(studio.backend_reason)}">'
+        f"{html.escape(backend)}{demo}</div>"
+        '<div class="ac-header-user">'
+        f'<span class="ac-username" data-testid="header-username">{html.escape(account.username)}</span>{admin}'
+        f'<span class="ac-balance" data-testid="balance"><b>{account.credits}</b> credits</span>'
+        '<form method="post" action="/logout" class="ac-logout">'
+        f'<input type="hidden" name="csrf_token" value="{html.escape(csrf_token)}">'
+        '<button type="submit" data-testid="logout">Log out</button></form>'
+        "</div></div>"
+    )
+
+
+def _status(message: str, kind: str = "info") -> str:
+    return (
+        f'<div class="ac-status ac-status-{kind}" data-testid="status">{html.escape(message)}</div>'
+    )
+
+
+def build_ui(studio: Studio, csrf_for: Any) -> gr.Blocks:
+    """The Blocks for ``studio``; ``csrf_for(request)`` gives a form token."""
+    cancels = _Cancels()
+
+    def user_of(request: gr.Request) -> str:
+        username = getattr(request, "username", None)
+        if not username:
+            raise AICreativeError("Your session has ended. Please log in again.")
+        return str(username)
+
+    def cost_text(size: str, count: float) -> str:
+        try:
+            width, height = _size(size)
+            request = GenerationRequest("cost", width=width, height=height, num_images=int(count))
+        except AICreativeError as exc:
+            return str(exc)
+        return f"This costs **{request.cost} credit{'s' if request.cost != 1 else ''}** ({request.cost_per_image} per image)."
+
+    def on_load(request: gr.Request) -> tuple[Any, ...]:
+        username = user_of(request)
+        studio.record_use(username)
+        account = studio.account(username)
+        notices = studio.policy.notices(studio.policy.today(), account.policy_version)
+        notice = "".join(
+            f'<div class="ac-notice" data-testid="policy-notice">{html.escape(n.message)} '
+            f'<a href="/privacy/v{n.version}" target="_blank">Read version {n.version}</a></div>'
+            for n in notices
+        )
+        return (
+            header_html(studio, username, csrf_for(request)),
+            notice,
+            account_html(account),
+        )
+
+    def account_html(account: Any) -> str:
+        rows = [
+            ("Username", account.username),
+            ("Email", account.email),
+            ("Credits", str(account.credits)),
+            ("Role", account.role),
+        ]
+        body = "".join(
+            f"<tr><th>{html.escape(k)}</th><td data-testid='account-{k.lower()}'>{html.escape(v)}</td></tr>"
+            for k, v in rows
+        )
+        return f'<table class="ac-account-table">{body}</table>'
+
+    def generate(
+        prompt: str,
+        negative: str,
+        size: str,
+        steps: float,
+        guidance: float,
+        seed: float | None,
+        random_seed: bool,
+        count: float,
+        request: gr.Request,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008 - Gradio's documented idiom
+    ) -> tuple[Any, ...]:
+        username = user_of(request)
+        cancels.clear(username)
+        try:
+            width, height = _size(size)
+            gen = GenerationRequest(
+                prompt=prompt or "",
+                negative_prompt=negative or "",
+                width=width,
+                height=height,
+                steps=int(steps),
+                guidance=float(guidance),
+                seed=None if random_seed or seed is None else int(seed),
+                num_images=int(count),
+            )
+
+            def on_progress(step: int, total: int) -> None:
+                cancels.check(username)
+                progress((step, total), desc="Generating", unit="steps")
+
+            progress(0, desc="Starting")
+            studio.record_use(username)
+            result = studio.generate(username, gen, on_progress=on_progress)
+        except AICreativeError as exc:
+            return (
+                gr.update(),
+                _status(str(exc), "error"),
+                header_html(studio, username, csrf_for(request)),
+            )
+        except Exception as exc:  # a bug of ours: say so plainly, no trace to the user
+            log.error("generate failed: %s", type(exc).__name__)
+            return (
+                gr.update(),
+                _status("Something went wrong on our side. No credits were taken.", "error"),
+                header_html(studio, username, csrf_for(request)),
+            )
+        payload = {
+            "kind": "generation",
+            "user": username,
+            "batch": uuid.uuid4().hex,
+            "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "prompt": result.request.prompt,
+            "negative_prompt": result.request.negative_prompt,
+            "settings": {
+                "width": result.request.width,
+                "height": result.request.height,
+                "steps": result.request.steps,
+                "guidance": result.request.guidance,
+                "num_images": result.request.num_images,
+                "backend": result.backend,
+            },
+            "images": [
+                {"seed": seed_, "data_url": url}
+                for seed_, url in zip(result.seeds, result.data_urls(), strict=True)
+            ],
+            "balance": result.balance,
+        }
+        done = (
+            f"Made {len(result.png)} image{'s' if len(result.png) != 1 else ''} for "
+            f"{result.cost} credit{'s' if result.cost != 1 else ''} in {result.seconds:.1f} s; "
+            f"{result.balance} left. Saved in this browser's gallery."
+        )
+        return payload, _status(done, "ok"), header_html(studio, username, csrf_for(request))
+
+    def stop(request: gr.Request) -> str:
+        cancels.request(user_of(request))
+        return _status("Stopping… your credits will be refunded.", "info")
+
+    current_policy = studio.policy.current() or studio.policy.latest()
+
+    with gr.Blocks(title="AI Creative", analytics_enabled=False, delete_cache=None) as demo:
+        header = gr.HTML(
+            elem_id="ac-header",
+            js_on_load=_js(
+                "const sync = () => { const h = element.querySelector('[data-user]'); "
+                "if (h) AICreative.setUser(h.dataset.user); }; sync(); watch('value', sync);"
+            ),
+        )
+        notice = gr.HTML(elem_id="ac-notices")
+        with gr.Tabs(elem_id="ac-tabs"):
+            with gr.Tab("Create", id="create", elem_id="tab-create"):
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=2, min_width=300):
+                        prompt = gr.Textbox(
+                            label="Prompt",
+                            lines=3,
+                            max_length=1000,
+                            placeholder="A lighthouse on a cliff at dawn, watercolour",
+                            elem_id="prompt",
+                        )
+                        negative = gr.Textbox(
+                            label="Negative prompt (optional)",
+                            max_length=1000,
+                            placeholder="blurry, text",
+                            elem_id="negative",
+                        )
+                        with gr.Row():
+                            size = gr.Dropdown(SIZES, value="512x512", label="Size", elem_id="size")
+                            count = gr.Slider(
+                                1, MAX_IMAGES, value=1, step=1, label="Images", elem_id="count"
+                            )
+                        with gr.Accordion("Advanced", open=False):
+                            steps = gr.Slider(
+                                1, MAX_STEPS, value=1, step=1, label="Steps", elem_id="steps"
+                            )
+                            guidance = gr.Slider(
+                                0,
+                                MAX_GUIDANCE,
+                                value=0,
+                                step=0.5,
+                                label="Guidance",
+                                elem_id="guidance",
+                            )
+                            with gr.Row():
+                                seed = gr.Number(
+                                    label="Seed",
+                                    value=0,
+                                    precision=0,
+                                    minimum=0,
+                                    maximum=MAX_SEED,
+                                    elem_id="seed",
+                                )
+                                random_seed = gr.Checkbox(
+                                    value=True, label="Random seed", elem_id="random-seed"
+                                )
+                        cost = gr.Markdown(cost_text("512x512", 1), elem_id="cost")
+                        with gr.Row():
+                            go = gr.Button("Generate", variant="primary", elem_id="generate")
+                            halt = gr.Button("Stop", variant="secondary", elem_id="stop")
+                        status = gr.HTML(elem_id="status")
+                    with gr.Column(scale=3, min_width=300):
+                        latest = gr.HTML(
+                            value=None,
+                            html_template='<div class="ac-latest" data-testid="latest"></div>',
+                            js_on_load=_js(
+                                "watch('value', () => AICreative.receive(props.value, "
+                                "element.querySelector('.ac-latest')));"
+                            ),
+                            elem_id="latest",
+                        )
+            with gr.Tab("Gallery", id="gallery", elem_id="tab-gallery"):
+                gr.HTML(
+                    html_template='<div class="ac-gallery-root" data-testid="gallery"></div>',
+                    js_on_load=_js(
+                        "AICreative.mountGallery(element.querySelector('.ac-gallery-root'));"
+                    ),
+                )
+            with gr.Tab("Account", id="account", elem_id="tab-account"):
+                account_info = gr.HTML(elem_id="account-info")
+                gr.HTML(
+                    html_template='<p class="ac-usage" data-testid="usage"></p>',
+                    js_on_load=_js("AICreative.mountUsage(element.querySelector('.ac-usage'));"),
+                )
+                gr.HTML(
+                    f'<p>Privacy questions and requests: <a href="mailto:{html.escape(studio.settings.contact_email)}">'
+                    f"{html.escape(studio.settings.contact_email)}</a></p>"
+                )
+            with gr.Tab("Privacy", id="privacy", elem_id="tab-privacy"):
+                gr.HTML(
+                    f'<div class="ac-policy"><p class="ac-meta">Version {current_policy.version} · effective '
+                    f"{html.escape(format_date(current_policy.effective))} · "
+                    '<a href="/privacy" target="_blank">open as a page, with earlier versions</a></p>'
+                    f"{current_policy.html(studio.settings.contact_email)}</div>"
+                )
+
+        for control in (size, count):
+            control.change(cost_text, [size, count], cost, queue=False, show_progress="hidden")
+        run = go.click(
+            generate,
+            [prompt, negative, size, steps, guidance, seed, random_seed, count],
+            [latest, status, header],
+            api_name="generate",
+            concurrency_limit=4,
+        )
+        halt.click(stop, None, status, api_name="stop", queue=False)
+        del run
+        demo.load(on_load, None, [header, notice, account_info], api_name="session")
+    return demo

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Sets up everything the test suite needs on a fresh machine, then runs it all:
+# lint (ruff), format check, types (mypy), and pytest (unit, HTTP, browser,
+# notebooks, doctests). Exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PY" -m venv "$VENV"
+fi
+"$VENV/bin/python" -m pip install --quiet --upgrade pip
+# torch is pinned in the [diffusers] extra (torch==2.13.0, a CPU wheel here);
+# an unpinned torch would pull a multi-GB CUDA build.
+"$VENV/bin/python" -m pip install --quiet -e ".[dev,diffusers,openvino]" --config-settings editable_mode=compat
+
+# Browser tests drive Debian's Chromium (Playwright cannot download a browser here).
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    sudo apt-get update -qq
+    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+fi
+
+export GRADIO_ANALYTICS_ENABLED=False HF_HUB_DISABLE_TELEMETRY=1 PYTHONDONTWRITEBYTECODE=1
+
+echo "== ruff (lint, incl. security rules S on aicreative/)"
+"$VENV/bin/ruff" check aicreative tests benchmarks app.py
+echo "== ruff format --check"
+"$VENV/bin/ruff" format --check aicreative tests benchmarks app.py
+echo "== mypy aicreative"
+"$VENV/bin/mypy" aicreative
+echo "== pytest"
+"$VENV/bin/python" -m pytest "$@"
