@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import logging
 import secrets
 import threading
@@ -291,6 +292,11 @@ class Studio:
             raise AuthError("Your session has ended. Please log in again.")
         return PublicAccount.of(account, self.role_of(account))
 
+    def session_for(self, username: str) -> str:
+        """A new session token for the user as stored now (after a change)."""
+        account = self.store.require(username)
+        return self.tokens.session(account.username, account.session_counter)
+
     def end_sessions(self, username: str) -> None:
         """Log the user out everywhere (every token they hold stops working)."""
         self.store.bump_session(username)
@@ -381,6 +387,93 @@ class Studio:
             request=request,
             seconds=seconds,
         )
+
+    # -- the user's rights ------------------------------------------------------
+
+    def my_data(self, username: str) -> dict[str, Any]:
+        """Every field stored about the user, as stored; the hash is described, not shown.
+
+        >>> studio = Studio.local()
+        >>> _ = studio.signup("cy", "cy@example.org", "a long password")
+        >>> data = studio.my_data("cy")
+        >>> data["stored"]["password_hash"], data["stored"]["credits"]
+        ('set, argon2id', 10)
+        """
+        account = self.store.require(username)
+        stored = account.record()
+        stored["password_hash"] = PasswordHasher.describe(account.password_hash)
+        return {
+            "stored": stored,
+            "effective_role": self.role_of(account),
+            "not_stored": (
+                "Images, prompts and generation settings are never stored on the server; "
+                "they are only in your browser's gallery."
+            ),
+            "contact": self.settings.contact_email,
+        }
+
+    def export_data(self, username: str) -> bytes:
+        """The "Download my data" file: JSON built from the store, nothing else."""
+        data = self.my_data(username)
+        data["exported_at"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return json.dumps(data, indent=2, ensure_ascii=False).encode()
+
+    def _check_password(self, username: str, password: str) -> Account:
+        account = self.store.require(username)
+        if not self.hasher.verify(password or "", account.password_hash):
+            raise AuthError("Your password is not right.")
+        return account
+
+    def change_email(self, username: str, password: str, new_email: str) -> PublicAccount:
+        """Correct the email (password required)."""
+        account = self._check_password(username, password)
+        address = validate_email(new_email)
+        updated = self.store.update(account.username, email=address)
+        return PublicAccount.of(updated, self.role_of(updated))
+
+    def change_username(self, username: str, new_username: str) -> PublicAccount:
+        """Correct the username (unique). Sessions of the old name end: log in anew."""
+        account = self.store.require(username)
+        name = validate_username(new_username)
+        updated = self.store.update(
+            account.username, username=name, session_counter=account.session_counter + 1
+        )
+        return PublicAccount.of(updated, self.role_of(updated))
+
+    def change_password(self, username: str, current: str, new: str) -> str:
+        """Set a new password (the current one required); every session ends.
+
+        Returns a fresh session token for the device that made the change.
+        """
+        account = self._check_password(username, current)
+        validate_password(new)
+        if new == current:
+            raise ValidationError("The new password is the same as the current one.", "password")
+        updated = self.store.update(
+            account.username,
+            password_hash=self.hasher.hash(new),
+            session_counter=account.session_counter + 1,
+        )
+        return self.tokens.session(updated.username, updated.session_counter)
+
+    def delete_account(self, username: str, password: str, typed_username: str) -> PublicAccount:
+        """The user deletes their account: password and the username typed again."""
+        account = self._check_password(username, password)
+        if (typed_username or "").strip().lower() != account.username.lower():
+            raise ValidationError(
+                "Type your username exactly to confirm the deletion.", "confirm_username"
+            )
+        return self.delete_account_now(account.username)
+
+    def set_objection(self, username: str, objected: bool) -> PublicAccount:
+        """Object (or stop objecting) to processing beyond what the account needs.
+
+        With the objection on, no email goes to the user except those they ask
+        for (a reset link, a deletion confirmation), and policy notices reach
+        them on the site only.
+        """
+        updated = self.store.update(username, objected=bool(objected))
+        return PublicAccount.of(updated, self.role_of(updated))
 
     # -- admin ---------------------------------------------------------------
 

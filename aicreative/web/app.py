@@ -20,6 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from ..config import Settings
 from ..errors import AICreativeError
 from ..studio import Studio
+from .account import build_account_router
 from .pages import build_router, csrf_binding
 from .security import COOKIE_NAME, SecurityMiddleware
 from .ui import build_ui
@@ -82,6 +83,7 @@ def create_app(studio: Studio | None = None, settings: Settings | None = None) -
     app.add_middleware(SecurityMiddleware, settings=settings)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(build_router(studio))
+    app.include_router(build_account_router(studio))
 
     def csrf_for(request: gr.Request) -> str:
         return studio.tokens.csrf(csrf_binding(request.request))  # type: ignore[arg-type]

@@ -8,6 +8,7 @@ person typed kept (never the password).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from pathlib import Path
@@ -46,20 +47,35 @@ def csrf_binding(request: Request) -> str:
     return "s:" + hashlib.sha256(token.encode()).hexdigest()[:24]
 
 
-def build_router(studio: Studio) -> APIRouter:
-    settings = studio.settings
-    env = Environment(
+@functools.cache
+def _templates() -> Environment:
+    return Environment(
         loader=FileSystemLoader(str(TEMPLATES)),
         autoescape=select_autoescape(["html"]),
         auto_reload=False,
     )
-    router = APIRouter()
 
-    def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-        context.setdefault("csrf_token", studio.tokens.csrf(csrf_binding(request)))
-        context.setdefault("contact_email", settings.contact_email)
-        html = env.get_template(name).render(**context)
-        return HTMLResponse(html, status_code=status, headers={"cache-control": "no-store"})
+
+def render_page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    """A template rendered with the CSRF token and contact address every page needs."""
+    studio: Studio = request.app.state.studio
+    context.setdefault("csrf_token", studio.tokens.csrf(csrf_binding(request)))
+    context.setdefault("contact_email", studio.settings.contact_email)
+    html = _templates().get_template(name).render(**context)
+    return HTMLResponse(html, status_code=status, headers={"cache-control": "no-store"})
+
+
+def render_message(request: Request, title: str, message: str, status: int = 200) -> HTMLResponse:
+    """A short page with one message and a way back."""
+    return render_page(
+        request, "message.html", status, title=title, message=message, link="/", link_text="Back"
+    )
+
+
+def build_router(studio: Studio) -> APIRouter:
+    settings = studio.settings
+    router = APIRouter()
+    render = render_page
 
     def form_ok(request: Request, form: Any) -> bool:
         token = form.get("csrf_token")
@@ -275,6 +291,11 @@ def build_router(studio: Studio) -> APIRouter:
     @router.get("/privacy/v{version:int}", response_class=HTMLResponse)
     async def privacy_version(request: Request, version: int) -> Response:
         return privacy(request, version)
+
+    @router.get("/goodbye", response_class=HTMLResponse)
+    async def goodbye(request: Request) -> Response:
+        username = request.query_params.get("u", "")[:64]
+        return render(request, "goodbye.html", username=username)
 
     @router.get("/healthz")
     async def healthz() -> JSONResponse:

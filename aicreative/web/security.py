@@ -167,4 +167,3 @@ class SecurityMiddleware:
             await response(scope, receive, send_with_headers)
             return
         await self.app(scope, receive, send_with_headers)
-

@@ -20,12 +20,14 @@ from typing import Any
 import gradio as gr
 
 from ..backends.base import MAX_GUIDANCE, MAX_IMAGES, MAX_SEED, MAX_STEPS, GenerationRequest
-from ..errors import AICreativeError, Cancelled
+from ..errors import AICreativeError, Cancelled, PermissionDenied
 from ..policy import format_date
 from ..studio import Studio
+from .account import DONE, account_forms
 
 log = logging.getLogger(__name__)
 
+ADMIN_PAGE = 20
 SIZES = ["512x512", "768x768", "1024x1024", "512x768", "768x512", "384x384", "256x256"]
 #: Runs when a component mounts; waits for gallery.js (loaded from the head).
 _WITH_GALLERY = (
@@ -68,7 +70,7 @@ class _Cancels:
                 raise Cancelled()
 
 
-def header_html(studio: Studio, username: str, csrf_token: str) -> str:
+def header_html(studio: Studio, username: str, csrf_token: str, renamed_from: str = "") -> str:
     """The top bar: name, backend, user, balance and a log-out form."""
     account = studio.account(username)
     backend = studio.backend_label
@@ -79,7 +81,8 @@ def header_html(studio: Studio, username: str, csrf_token: str) -> str:
     )
     admin = ' <span class="ac-role">admin</span>' if account.is_admin else ""
     return (
-        f'<div class="ac-header" data-user="{html.escape(account.username)}">'
+        f'<div class="ac-header" data-user="{html.escape(account.username)}" '
+        f'data-renamed-from="{html.escape(renamed_from)}">'
         '<div class="ac-header-brand"><span class="ac-logo">◆</span> AI Creative</div>'
         f'<div class="ac-header-backend" data-testid="backend-label" title="{html.escape(studio.backend_reason)}">'
         f"{html.escape(backend)}{demo}</div>"
@@ -119,32 +122,83 @@ def build_ui(studio: Studio, csrf_for: Any) -> gr.Blocks:
 
     def on_load(request: gr.Request) -> tuple[Any, ...]:
         username = user_of(request)
-        studio.record_use(username)
         account = studio.account(username)
+        # Notices are worked out before this visit records acceptance, so
+        # the first visit after a change still says what changed.
         notices = studio.policy.notices(studio.policy.today(), account.policy_version)
-        notice = "".join(
+        studio.record_use(username)
+        parts = [
             f'<div class="ac-notice" data-testid="policy-notice">{html.escape(n.message)} '
             f'<a href="/privacy/v{n.version}" target="_blank">Read version {n.version}</a></div>'
             for n in notices
-        )
+        ]
+        params = getattr(request, "query_params", None) or {}
+        done = DONE.get(str(params.get("done", "")))
+        if done:
+            parts.insert(
+                0, f'<div class="ac-notice ac-done" data-testid="done">{html.escape(done)}</div>'
+            )
+        renamed_from = str(params.get("from", "")) if params.get("done") == "username" else ""
+        csrf = csrf_for(request)
+        is_admin = account.is_admin
+        rows, info = admin_rows(username, "", 1) if is_admin else ([], "")
         return (
-            header_html(studio, username, csrf_for(request)),
-            notice,
-            account_html(account),
+            header_html(studio, username, csrf, renamed_from=renamed_from),
+            "".join(parts),
+            account_forms(studio, account, csrf),
+            gr.update(visible=is_admin),
+            rows,
+            info,
         )
 
-    def account_html(account: Any) -> str:
-        rows = [
-            ("Username", account.username),
-            ("Email", account.email),
-            ("Credits", str(account.credits)),
-            ("Role", account.role),
+    def admin_rows(actor: str, query: str, page: float | None) -> tuple[list[list[Any]], str]:
+        number = max(1, int(page or 1))
+        rows, total = studio.admin_accounts(actor, query or "", number, ADMIN_PAGE)
+        pages = max(1, -(-total // ADMIN_PAGE))
+        table = [
+            [r["username"], r["email"], r["credits"], "yes" if r["objected"] else "no"]
+            for r in rows
         ]
-        body = "".join(
-            f"<tr><th>{html.escape(k)}</th><td data-testid='account-{k.lower()}'>{html.escape(v)}</td></tr>"
-            for k, v in rows
-        )
-        return f'<table class="ac-account-table">{body}</table>'
+        return table, f"{total} account(s) · page {min(number, pages)} of {pages}"
+
+    def admin_list(query: str, page: float | None, request: gr.Request) -> tuple[Any, ...]:
+        try:
+            return admin_rows(user_of(request), query, page)
+        except PermissionDenied as exc:
+            raise gr.Error(str(exc)) from None
+
+    def admin_credit(
+        target: str, amount: float | None, query: str, page: float | None, request: gr.Request
+    ) -> tuple[Any, ...]:
+        actor = user_of(request)
+        try:
+            studio.require_admin(actor)
+            balance = studio.admin_grant(actor, (target or "").strip(), int(amount or 0))
+            message = _status(f"{target.strip()} now has {balance} credits.", "ok")
+        except PermissionDenied as exc:
+            raise gr.Error(str(exc)) from None
+        except (AICreativeError, ValueError) as exc:
+            message = _status(str(exc), "error")
+        return (message, *admin_rows(actor, query, page))
+
+    def admin_remove(
+        target: str, sure: bool, query: str, page: float | None, request: gr.Request
+    ) -> tuple[Any, ...]:
+        actor = user_of(request)
+        try:
+            studio.require_admin(actor)
+            name = (target or "").strip()
+            if not sure:
+                raise AICreativeError("Tick “I am sure” to delete an account.")
+            if name.lower() == actor.lower():
+                raise AICreativeError("Delete your own account from the Account tab.")
+            studio.admin_delete(actor, name)
+            message = _status(f"Deleted {name}; every session of it has ended.", "ok")
+        except PermissionDenied as exc:
+            raise gr.Error(str(exc)) from None
+        except AICreativeError as exc:
+            message = _status(str(exc), "error")
+        return (message, *admin_rows(actor, query, page))
 
     def generate(
         prompt: str,
@@ -231,8 +285,11 @@ def build_ui(studio: Studio, csrf_for: Any) -> gr.Blocks:
         header = gr.HTML(
             elem_id="ac-header",
             js_on_load=_js(
-                "const sync = () => { const h = element.querySelector('[data-user]'); "
-                "if (h) AICreative.setUser(h.dataset.user); }; sync(); watch('value', sync);"
+                "const sync = async () => { const h = element.querySelector('[data-user]'); "
+                "if (!h) return; const old = h.dataset.renamedFrom; "
+                "if (old && old !== h.dataset.user) { h.dataset.renamedFrom = ''; "
+                "await AICreative.renameUser(old, h.dataset.user); } "
+                "AICreative.setUser(h.dataset.user); }; sync(); watch('value', sync);"
             ),
         )
         notice = gr.HTML(elem_id="ac-notices")
@@ -305,15 +362,16 @@ def build_ui(studio: Studio, csrf_for: Any) -> gr.Blocks:
                     ),
                 )
             with gr.Tab("Account", id="account", elem_id="tab-account"):
-                account_info = gr.HTML(elem_id="account-info")
                 gr.HTML(
-                    html_template='<p class="ac-usage" data-testid="usage"></p>',
+                    html_template=(
+                        '<div class="ac-section"><h3>What this browser holds</h3>'
+                        '<p class="ac-usage" data-testid="usage"></p>'
+                        "<p>Your gallery (images, prompts, settings) is stored here only. "
+                        "Delete it from the Gallery tab.</p></div>"
+                    ),
                     js_on_load=_js("AICreative.mountUsage(element.querySelector('.ac-usage'));"),
                 )
-                gr.HTML(
-                    f'<p>Privacy questions and requests: <a href="mailto:{html.escape(studio.settings.contact_email)}">'
-                    f"{html.escape(studio.settings.contact_email)}</a></p>"
-                )
+                account_info = gr.HTML(elem_id="account-info")
             with gr.Tab("Privacy", id="privacy", elem_id="tab-privacy"):
                 gr.HTML(
                     f'<div class="ac-policy"><p class="ac-meta">Version {current_policy.version} · effective '
@@ -322,6 +380,53 @@ def build_ui(studio: Studio, csrf_for: Any) -> gr.Blocks:
                     f"{current_policy.html(studio.settings.contact_email)}</div>"
                 )
 
+            with gr.Tab("Admin", id="admin", elem_id="tab-admin", visible=False) as admin_tab:
+                gr.Markdown(
+                    "Accounts, as admins may see them: username, email, credits and the "
+                    "objection flag. Nothing else is shown or stored."
+                )
+                with gr.Row():
+                    search = gr.Textbox(label="Search username or email", elem_id="admin-search")
+                    page = gr.Number(
+                        value=1, label="Page", precision=0, minimum=1, elem_id="admin-page"
+                    )
+                    find = gr.Button("Search", elem_id="admin-find")
+                table = gr.Dataframe(
+                    headers=["username", "email", "credits", "objected"],
+                    datatype=["str", "str", "number", "str"],
+                    interactive=False,
+                    elem_id="admin-table",
+                )
+                table_info = gr.Markdown(elem_id="admin-info")
+                with gr.Row():
+                    target = gr.Textbox(label="Username", elem_id="admin-target")
+                    amount = gr.Number(
+                        label="Credits (+ give, − remove)",
+                        precision=0,
+                        value=10,
+                        elem_id="admin-amount",
+                    )
+                    apply = gr.Button("Apply credits", elem_id="admin-apply")
+                with gr.Row():
+                    doomed = gr.Textbox(label="Username to delete", elem_id="admin-doomed")
+                    sure = gr.Checkbox(label="I am sure", elem_id="admin-sure")
+                    remove = gr.Button("Delete account", variant="stop", elem_id="admin-delete")
+                admin_status = gr.HTML(elem_id="admin-status")
+
+        find.click(admin_list, [search, page], [table, table_info], api_name="admin_list")
+        search.submit(admin_list, [search, page], [table, table_info], api_visibility="private")
+        apply.click(
+            admin_credit,
+            [target, amount, search, page],
+            [admin_status, table, table_info],
+            api_name="admin_grant",
+        )
+        remove.click(
+            admin_remove,
+            [doomed, sure, search, page],
+            [admin_status, table, table_info],
+            api_name="admin_delete",
+        )
         for control in (size, count):
             control.change(cost_text, [size, count], cost, queue=False, show_progress="hidden")
         run = go.click(
@@ -333,5 +438,10 @@ def build_ui(studio: Studio, csrf_for: Any) -> gr.Blocks:
         )
         halt.click(stop, None, status, api_name="stop", queue=False)
         del run
-        demo.load(on_load, None, [header, notice, account_info], api_name="session")
+        demo.load(
+            on_load,
+            None,
+            [header, notice, account_info, admin_tab, table, table_info],
+            api_name="session",
+        )
     return demo

@@ -505,7 +505,9 @@
   }
 
   function showStoredBatch(batch, latestElement) {
-    if (!latestElement || latestElement.getAttribute("data-ac-batch") === batch) return Promise.resolve();
+    if (!latestElement) return Promise.resolve();
+    var shown = latestElement.querySelector(".ac-latest-grid");
+    if (shown && shown.getAttribute("data-ac-batch") === batch) return Promise.resolve();
     return recordsOf(state.user)
       .then(function (records) {
         var mine = records.filter(function (r) {
@@ -526,8 +528,10 @@
       var urls = [];
       clear(element);
       element.classList.add("ac-latest");
-      element.setAttribute("data-ac-batch", batch);
-      var grid = el("div", { className: "ac-latest-grid" + (records.length === 1 ? " ac-latest-single" : "") });
+      var grid = el("div", {
+        className: "ac-latest-grid" + (records.length === 1 ? " ac-latest-single" : ""),
+        "data-ac-batch": batch,
+      });
       records.forEach(function (record) {
         var url = URL.createObjectURL(record.blob);
         urls.push(url);
@@ -581,11 +585,12 @@
     g.deleteAllBtn = button("Delete all", "delete-all", "danger", function () {
       onDeleteAll(g);
     });
+    g.errorBox = el("div", { className: "ac-gal-error", testid: "gallery-error", role: "alert", hidden: true });
     g.toolbar = el("div", { className: "ac-gal-toolbar" }, [
       g.count,
       el("div", { className: "ac-gal-actions" }, [g.exportBtn, g.deleteAllBtn]),
+      g.errorBox,
     ]);
-    g.errorBox = el("div", { className: "ac-gal-error", role: "alert", hidden: true });
     g.grid = el("div", { className: "ac-gal-grid", testid: "gallery-grid" });
     g.empty = el("p", { className: "ac-gal-empty", testid: "gallery-empty", text: EMPTY_MESSAGE, hidden: true });
 
@@ -625,7 +630,7 @@
       if (event.target === g.viewer) closeViewer(g); // click on the backdrop
     });
 
-    g.root = el("div", { className: "ac-gallery", hidden: true }, [g.toolbar, g.errorBox, g.grid, g.empty, g.viewer]);
+    g.root = el("div", { className: "ac-gallery", hidden: true }, [g.toolbar, g.grid, g.empty, g.viewer]);
     element.appendChild(g.root);
     element.__acGallery = g;
     return g;
@@ -832,13 +837,15 @@
   }
 
   function renderUsage(element, info) {
-    clear(element);
     element.classList.add("ac-usage");
-    if (!state.user) return;
-    var text = info
+    element.setAttribute("data-testid", "usage");
+    if (!state.user) {
+      element.textContent = "";
+      return;
+    }
+    element.textContent = info
       ? plural(info.count, "image") + ", " + formatMB(info.bytes) + " stored in this browser"
       : "Storage in this browser is unavailable";
-    element.appendChild(el("span", { testid: "usage", text: text }));
   }
 
   /** Re-render every mounted gallery and usage display; concurrent calls coalesce. */
@@ -1037,9 +1044,9 @@
   function setUser(username) {
     try {
       var key = userKey(username);
+      if ((key || null) !== state.user) state.error = ""; // a message belongs to the user who saw it
       state.user = key || null;
       state.displayName = key ? String(username).trim() : "";
-      state.error = "";
       var queued = state.queue;
       state.queue = [];
       var work = Promise.resolve();
