@@ -137,7 +137,6 @@ class Studio:
         policy: PolicyBook | None = None,
         secret_key: str | None = None,
         throttle: LoginThrottle | None = None,
-        today: Any = None,
     ) -> None:
         self.store = store
         if isinstance(backend, BackendChoice):
@@ -161,8 +160,6 @@ class Studio:
         self.throttle = throttle or LoginThrottle()
         self.reset_limit = RateLimit(limit=3, window=3600)
         self.client_reset_limit = RateLimit(limit=10, window=3600)
-        #: Injectable "today" for policy dates (a callable returning a date).
-        self._today = today or dt.date.today
 
     # -- construction ----------------------------------------------------
 
@@ -250,7 +247,7 @@ class Studio:
         validate_password(password)
         if password.strip().lower() == name.lower():
             raise ValidationError("Please choose a password that is not your username.", "password")
-        current = self.policy.current(self._today())
+        current = self.policy.current(self.policy.today())
         account = Account(
             username=name,
             email=address,
@@ -333,8 +330,8 @@ class Studio:
         """Charge, generate, and return the images; refund on any failure.
 
         >>> studio = Studio.local()
-        >>> _ = studio.signup("bo", "bo@example.org", "a long password")
-        >>> result = studio.generate("bo", GenerationRequest("a kite", seed=3, num_images=2))
+        >>> _ = studio.signup("bob", "bob@example.org", "a long password")
+        >>> result = studio.generate("bob", GenerationRequest("a kite", seed=3, num_images=2))
         >>> (len(result.png), result.cost, result.balance, result.seeds)
         (2, 2, 8, [3, 4])
         """
@@ -394,8 +391,8 @@ class Studio:
         """Every field stored about the user, as stored; the hash is described, not shown.
 
         >>> studio = Studio.local()
-        >>> _ = studio.signup("cy", "cy@example.org", "a long password")
-        >>> data = studio.my_data("cy")
+        >>> _ = studio.signup("cyd", "cyd@example.org", "a long password")
+        >>> data = studio.my_data("cyd")
         >>> data["stored"]["password_hash"], data["stored"]["credits"]
         ('set, argon2id', 10)
         """
@@ -522,17 +519,17 @@ class Studio:
 
     # -- the privacy policy ----------------------------------------------------
 
-    def policy_notice(self, username: str) -> Notice | None:
-        """What the site must tell this user about the policy now, if anything."""
+    def policy_notices(self, username: str) -> list[Notice]:
+        """What the site must tell this user about the policy now (maybe nothing)."""
         account = self.store.require(username)
-        return self.policy.notice(self._today(), account.policy_version)
+        return self.policy.notices(self.policy.today(), account.policy_version)
 
     def record_use(self, username: str) -> int | None:
         """Use of the service after a policy's effective date accepts it.
 
         Returns the version recorded when it changed, else None.
         """
-        current = self.policy.current(self._today())
+        current = self.policy.current(self.policy.today())
         if current is None:
             return None
         account = self.store.get(username)

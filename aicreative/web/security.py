@@ -8,10 +8,14 @@ scheme and client address are read (proxy headers only when trusted).
 
 from __future__ import annotations
 
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..config import Settings
@@ -78,10 +82,9 @@ def set_session_cookie(
         httponly=True,
         secure=secure or framed,
         samesite="none" if framed else "lax",
-        # In another site's iframe (Spaces) browsers keep a cookie only when
-        # it is partitioned to that top-level site.
-        partitioned=framed,
     )
+    if framed:
+        _partition_last_cookie(response)
 
 
 def clear_session_cookie(response: Response, request: Request, settings: Settings) -> None:
@@ -91,8 +94,23 @@ def clear_session_cookie(response: Response, request: Request, settings: Setting
         httponly=True,
         secure=is_https(request, settings) or settings.on_spaces,
         samesite="none" if settings.on_spaces else "lax",
-        partitioned=settings.on_spaces,
     )
+    if settings.on_spaces:
+        _partition_last_cookie(response)
+
+
+def _partition_last_cookie(response: Response) -> None:
+    """Add ``Partitioned`` to the cookie just set.
+
+    In another site's iframe (Spaces) browsers keep a cookie only when it is
+    partitioned to that top-level site; starlette sets the attribute only on
+    Python 3.14+, so it is appended here.
+    """
+    for index in range(len(response.raw_headers) - 1, -1, -1):
+        name, value = response.raw_headers[index]
+        if name == b"set-cookie":
+            response.raw_headers[index] = (name, value + b"; Partitioned")
+            return
 
 
 def security_headers(settings: Settings, https: bool) -> list[tuple[bytes, bytes]]:
@@ -167,3 +185,169 @@ class SecurityMiddleware:
             await response(scope, receive, send_with_headers)
             return
         await self.app(scope, receive, send_with_headers)
+
+
+#: Gradio routes this app never uses and that write a session's values (the
+#: prompt, the images) to disk: ``deep_link`` saves them under
+#: GRADIO_TEMP_DIR/deep_links/ and any logged-in user may ask for any session.
+GRADIO_REFUSED_PATHS = frozenset({"/gradio_api/deep_link", "/gradio_api/deep_link/"})
+
+
+class GradioSessionGuard:
+    """Binds Gradio's session hashes and event ids to the user who used them first.
+
+    Gradio 6.31 checks that a caller is logged in, not that the session hash
+    or event id named in a request is the caller's own: any logged-in user
+    who learns another's event id reads that user's results (prompt and
+    images) from ``/gradio_api/call/<api>/<event_id>``, and with a session
+    hash from ``/gradio_api/queue/data``. This middleware remembers who owns
+    each id (a session hash when first named by a logged-in user, an event
+    id when Gradio hands it out) and answers 404 to anyone else.
+    """
+
+    PREFIX = "/gradio_api/"
+    #: Larger request bodies are refused (Gradio's own inputs here are a few
+    #: KB; uploads are multipart and off in this app).
+    MAX_BODY = 1 << 20
+
+    def __init__(
+        self, app: ASGIApp, user_of: Callable[[Request], str | None], max_ids: int = 100_000
+    ) -> None:
+        self.app = app
+        self.user_of = user_of
+        self.max_ids = max_ids
+        self._owners: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _claim(self, key: str, user: str) -> bool:
+        """True when ``user`` owns ``key`` (taking it when nobody does)."""
+        with self._lock:
+            owner = self._owners.get(key)
+            if owner is None:
+                self._owners[key] = user
+                while len(self._owners) > self.max_ids:
+                    self._owners.popitem(last=False)
+                return True
+            self._owners.move_to_end(key)
+            return owner == user
+
+    def _owns(self, key: str, user: str) -> bool:
+        with self._lock:
+            return self._owners.get(key) == user
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not path.startswith(self.PREFIX):
+            await self.app(scope, receive, send)
+            return
+        if path in GRADIO_REFUSED_PATHS:
+            await JSONResponse({"detail": "Not Found"}, 404)(scope, receive, send)
+            return
+        request = Request(scope)
+        parts = [p for p in path[len(self.PREFIX) :].split("/") if p]
+        sessions = list(request.query_params.getlist("session_hash"))
+        events: list[str] = []
+        if parts and parts[0] in ("heartbeat", "stream") and len(parts) >= 2:
+            # heartbeat/{session}, stream/{session}/... (GET), stream/{event_id} (POST)
+            (events if scope["method"] == "POST" else sessions).append(parts[1])
+        if parts and parts[0] == "call" and scope["method"] == "GET":
+            # call/{api}/{event_id} and call/v2/{api}/{event_id}
+            if len(parts) == 3 or (len(parts) == 4 and parts[1] == "v2"):
+                events.append(parts[-1])
+
+        body: bytes | None = None
+        content_type = request.headers.get("content-type", "").lower()
+        form = content_type.startswith(("multipart/", "application/x-www-form-urlencoded"))
+        if scope["method"] == "POST" and form and parts[:1] == ["component_server"]:
+            # A form body here could name any session; this app uploads nothing.
+            await JSONResponse({"detail": "Unsupported"}, 415)(scope, receive, send)
+            return
+        if scope["method"] == "POST" and not form:
+            # FastAPI reads a body without a content type as JSON too.
+            body, more = b"", True
+            while more and len(body) <= self.MAX_BODY:
+                message = await receive()
+                if message["type"] != "http.request":
+                    break
+                body += message.get("body", b"")
+                more = message.get("more_body", False)
+            if len(body) > self.MAX_BODY:
+                await JSONResponse({"detail": "Too large"}, 413)(scope, receive, send)
+                return
+            named = _ids_in_json(body)
+            sessions += named.get("session_hash", [])
+            events += named.get("event_id", [])
+
+        user = self.user_of(request) if sessions or events or parts[:1] == ["call"] else None
+        if sessions or events:
+            if user is None:
+                await JSONResponse({"detail": "Not authenticated"}, 401)(scope, receive, send)
+                return
+            if not all(self._claim(s, user) for s in sessions) or not all(
+                self._owns(e, user) for e in events
+            ):
+                await JSONResponse({"detail": "Not Found"}, 404)(scope, receive, send)
+                return
+
+        if body is not None:
+            replayed = False
+
+            async def receive_again() -> Message:
+                nonlocal replayed
+                if not replayed:
+                    replayed = True
+                    return {"type": "http.request", "body": body, "more_body": False}
+                return await receive()
+
+            downstream_receive: Receive = receive_again
+        else:
+            downstream_receive = receive
+
+        hands_out_ids = (
+            scope["method"] == "POST"
+            and user is not None
+            and (parts[:1] == ["call"] or parts[:2] == ["queue", "join"])
+        )
+        if user is None or not hands_out_ids:
+            await self.app(scope, downstream_receive, send)
+            return
+
+        # Hold the (small JSON) answer until its event id is recorded, so that
+        # the caller's next request already finds it.
+        start: Message | None = None
+        chunks: list[bytes] = []
+
+        async def record_then_send(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+                return
+            if message["type"] != "http.response.body" or start is None:
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            answer = b"".join(chunks)
+            if start.get("status") == 200:
+                for event_id in _ids_in_json(answer).get("event_id", []):
+                    self._claim(event_id, user)
+            await send(start)
+            await send({"type": "http.response.body", "body": answer, "more_body": False})
+
+        await self.app(scope, downstream_receive, record_then_send)
+
+
+def _ids_in_json(raw: bytes) -> dict[str, list[str]]:
+    """The ``session_hash`` and ``event_id`` strings at the top of a JSON object."""
+    try:
+        data = json.loads(raw or b"null")
+    except ValueError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {
+        key: [data[key]]
+        for key in ("session_hash", "event_id")
+        if isinstance(data.get(key), str) and data[key]
+    }

@@ -1,0 +1,252 @@
+"""The security self-check behind ``aicreative audit``.
+
+Owns the list of checks a deployment must pass (the policy promises
+regular security checks) and their verdicts. Each check returns a
+:class:`Check`; :func:`run_audit` prints one PASS/FAIL line for each and
+returns 1 when any failed. It reads the deployment; it changes nothing.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import stat
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from .config import PLACEHOLDER_SECRETS, SECRET_FILE, Settings
+
+#: Signatures of the image formats a generation could leave behind.
+IMAGE_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF8")
+MIN_SECRET = 32
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+    def line(self) -> str:
+        return f"{'PASS' if self.ok else 'FAIL'}  {self.name}: {self.detail}"
+
+
+def is_image(head: bytes) -> bool:
+    """Whether the first bytes of a file are a PNG, JPEG, GIF or WebP."""
+    return head.startswith(IMAGE_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def check_secret_key(settings: Settings) -> Check:
+    name = "secret key"
+    key = settings.secret_key
+    source = "AICREATIVE_SECRET_KEY"
+    path = Path(settings.data_dir) / SECRET_FILE
+    if not key and path.exists():
+        key, source = path.read_text().strip(), str(path)
+        if _mode(path) & 0o077:
+            return Check(
+                name, False, f"{path} is readable by others (mode {_mode(path):o}); chmod 600 it"
+            )
+    if not key:
+        return Check(name, False, "not set: set AICREATIVE_SECRET_KEY to a long random value")
+    if key.strip().lower() in PLACEHOLDER_SECRETS or len(key) < MIN_SECRET or len(set(key)) < 10:
+        return Check(
+            name, False, f"from {source} is weak: use at least {MIN_SECRET} random characters"
+        )
+    return Check(name, True, f"set from {source}, {len(key)} characters")
+
+
+def check_transport(settings: Settings) -> Check:
+    name = "encryption in transit"
+    if settings.https:
+        missing = [
+            f for f in (settings.ssl_certfile, settings.ssl_keyfile) if not Path(f).is_file()
+        ]
+        if missing:
+            return Check(name, False, f"certificate or key file missing: {', '.join(missing)}")
+        return Check(name, True, "the server speaks HTTPS itself (HSTS on)")
+    if settings.trust_proxy:
+        return Check(
+            name,
+            True,
+            "behind a TLS proxy (AICREATIVE_TRUST_PROXY); make sure the proxy enforces HTTPS",
+        )
+    return Check(
+        name,
+        False,
+        "plain HTTP: set AICREATIVE_SSL_CERTFILE/KEYFILE, or AICREATIVE_TRUST_PROXY behind a TLS proxy",
+    )
+
+
+def check_analytics(settings: Settings) -> Check:
+    name = "analytics and telemetry"
+    if os.environ.get("GRADIO_ANALYTICS_ENABLED", "").strip().lower() in ("1", "true", "yes"):
+        return Check(name, False, "GRADIO_ANALYTICS_ENABLED is on in this environment")
+    from .backends.demo import DemoBackend
+    from .store import AccountStore
+    from .studio import Studio
+
+    # Build the real UI (in memory) and read its flags rather than trust a comment.
+    from .web.app import create_app
+
+    studio = Studio(AccountStore.memory(), DemoBackend(), settings=settings, secret_key="x" * 48)
+    app = create_app(studio, settings)
+    blocks = _mounted_blocks(app)
+    if blocks is None:
+        return Check(name, False, "could not find the Gradio app to inspect")
+    problems = []
+    if blocks.analytics_enabled:
+        problems.append("Gradio analytics on")
+    if getattr(blocks, "run_history", False):
+        problems.append("run history on")
+    file_outputs = [
+        type(block).__name__
+        for block in blocks.blocks.values()
+        if type(block).__name__ in ("Image", "Gallery", "File", "Video", "Audio", "UploadButton")
+    ]
+    if file_outputs:
+        problems.append("file components present: " + ", ".join(sorted(set(file_outputs))))
+    if problems:
+        return Check(name, False, "; ".join(problems))
+    return Check(name, True, "Gradio analytics, run history and file components off")
+
+
+def _mounted_blocks(app: object) -> Any:
+    for route in getattr(app, "routes", []):
+        inner = getattr(route, "app", None)
+        blocks = getattr(inner, "blocks", None)
+        if blocks is not None:
+            return blocks
+    return None
+
+
+def check_permissions(settings: Settings) -> Check:
+    name = "data permissions"
+    folder = Path(settings.data_dir)
+    if not folder.exists():
+        return Check(name, False, f"data dir {folder} does not exist (start the app once)")
+    problems = []
+    if _mode(folder) & 0o077:
+        problems.append(f"{folder} is mode {_mode(folder):o}, want 700")
+    for path in (settings.store_path, folder / SECRET_FILE):
+        if path.exists() and _mode(path) & 0o077:
+            problems.append(f"{path.name} is mode {_mode(path):o}, want 600")
+    if problems:
+        return Check(name, False, "; ".join(problems))
+    return Check(name, True, f"{folder} is 700 and its files 600")
+
+
+def check_records(settings: Settings) -> Check:
+    name = "stored fields"
+    from .errors import StoreError
+    from .store import FIELDS, TABLE, AtomicJSONStorage
+
+    if not settings.store_path.exists():
+        return Check(name, True, "no account file yet")
+    try:
+        # The storage alone, not the store: opening the store tidies temp
+        # files, and the audit changes nothing.
+        data = AtomicJSONStorage(settings.store_path).read() or {}
+    except StoreError as exc:
+        return Check(name, False, str(exc))
+    records = list(data.get(TABLE, {}).values())
+    extra = sorted({key for record in records for key in record} - set(FIELDS))
+    if extra:
+        return Check(name, False, f"fields outside the whitelist: {', '.join(extra)}")
+    return Check(name, True, f"{len(records)} record(s), only {', '.join(FIELDS)}")
+
+
+def check_orphans(settings: Settings) -> Check:
+    from .store import TEMP_PREFIX, TEMP_SUFFIX
+
+    orphans = sorted(Path(settings.data_dir).glob(TEMP_PREFIX + "*" + TEMP_SUFFIX))
+    if orphans:
+        return Check(
+            "temp files", False, f"{len(orphans)} left by a writer that died: {orphans[0]}"
+        )
+    return Check("temp files", True, "none left behind")
+
+
+def _files(folders: Iterable[Path]) -> Iterable[Path]:
+    for folder in folders:
+        if folder.is_dir():
+            for path in folder.rglob("*"):
+                if path.is_file() and not path.is_symlink():
+                    yield path
+
+
+def gradio_temp_dir() -> Path:
+    return Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio")
+
+
+def check_no_images(settings: Settings) -> Check:
+    name = "no images on the server"
+    found = []
+    for path in _files([Path(settings.data_dir), gradio_temp_dir()]):
+        if "models" in path.relative_to(path.anchor).parts:
+            continue  # model weights and configs, not generations
+        try:
+            with open(path, "rb") as fh:
+                if is_image(fh.read(16)):
+                    found.append(path)
+        except OSError:
+            continue
+    if found:
+        return Check(name, False, f"{len(found)} image file(s), e.g. {found[0]}")
+    return Check(name, True, f"none in {settings.data_dir} or {gradio_temp_dir()}")
+
+
+def check_password_library() -> Check:
+    name = "password library"
+    installed = {dist.metadata["Name"].lower() for dist in importlib.metadata.distributions()}
+    if "passlib" in installed:
+        return Check(
+            name,
+            False,
+            "passlib is installed beside libpass: uninstall passlib (it breaks with bcrypt 5)",
+        )
+    if "libpass" not in installed:
+        return Check(name, False, "libpass is not installed")
+    return Check(name, True, "libpass only")
+
+
+CHECKS: tuple[Callable[[Settings], Check], ...] = (
+    check_secret_key,
+    check_transport,
+    check_analytics,
+    check_permissions,
+    check_records,
+    check_orphans,
+    check_no_images,
+    lambda settings: check_password_library(),
+)
+
+
+def audit(settings: Settings) -> list[Check]:
+    """Every check's verdict; a check that crashes counts as failed."""
+    results = []
+    for check in CHECKS:
+        try:
+            results.append(check(settings))
+        except Exception as exc:  # noqa: BLE001 - a broken check is a failed check
+            results.append(
+                Check(getattr(check, "__name__", "check"), False, f"could not run: {exc}")
+            )
+    return results
+
+
+def run_audit(settings: Settings, out: TextIO) -> int:
+    """Print each verdict; 0 when all passed, else 1."""
+    results = audit(settings)
+    for result in results:
+        print(result.line(), file=out)
+    failed = sum(not r.ok for r in results)
+    print(f"{len(results) - failed} passed, {failed} failed", file=out)
+    return 1 if failed else 0

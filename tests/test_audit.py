@@ -1,0 +1,128 @@
+"""The self-audit: each check fails on the fault it guards against."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from aicreative import Settings
+from aicreative.audit import audit, check_password_library, is_image, run_audit
+from aicreative.store import Account, AccountStore
+
+STRONG = "k3Y-" + "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def good_settings(tmp_path: Path) -> Settings:
+    s = Settings(data_dir=tmp_path / "data", secret_key=STRONG, backend="demo", trust_proxy=True)
+    AccountStore.open(s.store_path).add(Account("ada", "ada@example.org", "$argon2id$h", credits=3))
+    return s
+
+
+def verdicts(settings: Settings) -> dict[str, bool]:
+    return {check.name: check.ok for check in audit(settings)}
+
+
+def test_a_good_deployment_passes(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    s = good_settings(tmp_path)
+    out = io.StringIO()
+    assert run_audit(s, out) == 0, out.getvalue()
+    text = out.getvalue()
+    assert text.count("PASS") == 8 and "FAIL" not in text
+    assert "8 passed, 0 failed" in text
+
+
+@pytest.mark.parametrize("key", ["", "change-me", "short-key", "a" * 40])
+def test_weak_or_missing_secret_fails(tmp_path: Path, key: str) -> None:
+    s = good_settings(tmp_path)
+    s.secret_key = key
+    assert verdicts(s)["secret key"] is False
+
+
+def test_generated_key_file_passes_when_private(tmp_path: Path) -> None:
+    s = good_settings(tmp_path)
+    s.secret_key = ""
+    Settings(data_dir=s.data_dir).resolve_secret_key()
+    assert verdicts(s)["secret key"] is True
+    (Path(s.data_dir) / "secret_key").chmod(0o644)
+    assert verdicts(s)["secret key"] is False
+
+
+def test_plain_http_fails_and_https_passes(tmp_path: Path) -> None:
+    s = good_settings(tmp_path)
+    s.trust_proxy = False
+    assert verdicts(s)["encryption in transit"] is False
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    cert.write_text("x")
+    key.write_text("x")
+    s.ssl_certfile, s.ssl_keyfile = str(cert), str(key)
+    assert verdicts(s)["encryption in transit"] is True
+
+
+def test_analytics_env_fails(tmp_path: Path, monkeypatch) -> None:
+    s = good_settings(tmp_path)
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "True")
+    assert verdicts(s)["analytics and telemetry"] is False
+
+
+def test_loose_permissions_fail(tmp_path: Path) -> None:
+    s = good_settings(tmp_path)
+    s.store_path.chmod(0o644)
+    assert verdicts(s)["data permissions"] is False
+    s.store_path.chmod(0o600)
+    Path(s.data_dir).chmod(0o755)
+    assert verdicts(s)["data permissions"] is False
+
+
+def test_extra_field_in_the_file_fails(tmp_path: Path) -> None:
+    s = good_settings(tmp_path)
+    raw = s.store_path.read_text().replace('"credits":3', '"credits":3,"prompt":"a secret"')
+    s.store_path.write_text(raw)
+    check = {c.name: c for c in audit(s)}["stored fields"]
+    assert not check.ok and "prompt" in check.detail
+
+
+def test_orphan_temp_file_fails(tmp_path: Path) -> None:
+    s = good_settings(tmp_path)
+    (Path(s.data_dir) / ".accounts-x.tmp").write_text("{}")
+    assert verdicts(s)["temp files"] is False
+
+
+@pytest.mark.parametrize(
+    "head", [b"\x89PNG\r\n\x1a\nrest", b"\xff\xd8\xff\xe0JFIF", b"RIFF\x00\x00\x00\x00WEBPVP8 "]
+)
+def test_image_files_fail(tmp_path: Path, monkeypatch, head: bytes) -> None:
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    s = good_settings(tmp_path)
+    assert is_image(head)
+    target = tmp_path / "gradio" / "abc" / "image.webp"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(head)
+    assert verdicts(s)["no images on the server"] is False
+
+
+def test_passlib_beside_libpass_fails(tmp_path: Path, monkeypatch) -> None:
+    assert check_password_library().ok
+    # A fake distribution on sys.path is how a stray `pip install passlib` looks.
+    site = tmp_path / "site"
+    dist = site / "passlib-1.7.4.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: passlib\nVersion: 1.7.4\n")
+    monkeypatch.syspath_prepend(str(site))
+    check = check_password_library()
+    assert not check.ok and "passlib is installed" in check.detail
+
+
+def test_cli_exit_code(tmp_path: Path) -> None:
+    env = {**os.environ, "AICREATIVE_DATA_DIR": str(tmp_path / "d"), "AICREATIVE_BACKEND": "demo"}
+    env.pop("AICREATIVE_SECRET_KEY", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "aicreative.cli", "audit"], env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 1
+    assert "FAIL  secret key" in result.stdout and "FAIL  encryption in transit" in result.stdout
