@@ -68,7 +68,14 @@ def test_request_accepts_edges(fields: dict) -> None:
 
 def test_request_defaults_are_sd_turbo() -> None:
     r = GenerationRequest("fox")
-    assert (r.width, r.height, r.steps, r.guidance, r.seed, r.num_images) == (512, 512, 1, 0.0, None, 1)
+    assert (r.width, r.height, r.steps, r.guidance, r.seed, r.num_images) == (
+        512,
+        512,
+        1,
+        0.0,
+        None,
+        1,
+    )
     assert r.embed_metadata is False
 
 

@@ -146,7 +146,14 @@ def test_random_seed_is_reported(studio: Studio, user: str) -> None:
 
 @pytest.mark.parametrize(
     ("width", "height", "count", "cost"),
-    [(512, 512, 1, 1), (256, 256, 1, 1), (576, 512, 1, 2), (1024, 1024, 1, 4), (1024, 1024, 2, 8), (768, 768, 3, 9)],
+    [
+        (512, 512, 1, 1),
+        (256, 256, 1, 1),
+        (576, 512, 1, 2),
+        (1024, 1024, 1, 4),
+        (1024, 1024, 2, 8),
+        (768, 768, 3, 9),
+    ],
 )
 def test_cost(width: int, height: int, count: int, cost: int) -> None:
     assert GenerationRequest("x", width=width, height=height, num_images=count).cost == cost
@@ -201,7 +208,9 @@ def test_png_has_no_metadata_unless_asked(studio: Studio, user: str) -> None:
     plain = studio.generate("ada", GenerationRequest("marker-prompt-zz", seed=1))
     assert png_text(plain.png[0]) == {}
     assert b"marker-prompt-zz" not in plain.png[0]
-    tagged = studio.generate("ada", GenerationRequest("marker-prompt-zz", seed=1, embed_metadata=True))
+    tagged = studio.generate(
+        "ada", GenerationRequest("marker-prompt-zz", seed=1, embed_metadata=True)
+    )
     text = png_text(tagged.png[0])
     assert text["prompt"] == "marker-prompt-zz" and "seed 1" in text["settings"]
     # The pixels are the same either way.
