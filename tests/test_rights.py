@@ -287,3 +287,60 @@ def test_rights_over_http(live_server) -> None:
 
 def test_hasher_fast_is_used_in_tests() -> None:
     assert PasswordHasher.fast().hash("x" * 10).startswith("$argon2id$v=19$m=1024")
+
+
+# -- password reset through a real SMTP server ----------------------------------------------
+
+
+def test_reset_link_read_back_from_smtp_works_once(settings: Settings, hasher, smtp_server) -> None:
+    import re
+
+    settings.smtp_host, settings.smtp_port, settings.smtp_security = (
+        smtp_server.host,
+        smtp_server.port,
+        "none",
+    )
+    studio = Studio(
+        AccountStore.open(settings.store_path),
+        DemoBackend(),
+        settings=settings,
+        hasher=hasher,
+        mailer=SMTPMailer(settings),
+    )
+    studio.signup("ada", "ada@example.org", PASSWORD)
+    session = studio.login("ada", PASSWORD)
+    studio.request_password_reset("nobody@example.org", base_url="http://app.test")
+    studio.request_password_reset("ADA@example.org", base_url="http://app.test")
+    deadline = time.monotonic() + 10
+    while not smtp_server.messages and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.2)  # a mail for the unknown address would have come by now
+    (mail,) = smtp_server.messages
+    assert mail["To"] == "ada@example.org"
+    link = re.search(r"http://app\.test/reset\?token=(\S+)", mail.get_content())
+    assert link, mail.get_content()
+    token = link.group(1)
+    assert studio.check_reset_token(token) == "ada"
+    studio.reset_password(token, "a fresh password here")
+    with pytest.raises(AuthError):
+        studio.user_from_session(session)  # other sessions ended
+    with pytest.raises(AuthError, match="already used"):
+        studio.reset_password(token, "yet another password")
+
+    # A second link dies when the password changes another way.
+    studio.request_password_reset("ada@example.org", base_url="http://app.test")
+    while len(smtp_server.messages) < 2 and time.monotonic() < deadline + 10:
+        time.sleep(0.02)
+    second = re.search(r"token=(\S+)", smtp_server.messages[1].get_content()).group(1)
+    studio.change_password("ada", "a fresh password here", "changed in the account tab")
+    with pytest.raises(AuthError, match="no longer valid"):
+        studio.reset_password(second, "should not work at all")
+
+
+def test_reset_requests_are_throttled(studio: Studio, user: str) -> None:
+    from aicreative.errors import Throttled
+
+    for _ in range(3):
+        studio.request_password_reset("ada@example.org")
+    with pytest.raises(Throttled, match="reset requests"):
+        studio.request_password_reset("ada@example.org")
