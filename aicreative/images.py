@@ -3,6 +3,15 @@
 The server's side of the privacy contract for pictures: everything here
 works on bytes in memory, and PNG text chunks (prompt, settings) are
 written only when a request asks for them.
+
+>>> from PIL import Image
+>>> png = encode_png(Image.new("RGB", (8, 8), "violet"))
+>>> png.startswith(b"\\x89PNG"), png_text(png)
+(True, {})
+>>> png_text(encode_png(Image.new("RGB", (8, 8)), {"prompt": "a kite"}))
+{'prompt': 'a kite'}
+>>> data_url(png)[:22]
+'data:image/png;base64,'
 """
 
 from __future__ import annotations
