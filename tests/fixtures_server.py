@@ -178,12 +178,14 @@ def submit_form(
     form_path: str | None = None,
     origin: str | None = "self",
     token: str | None = "form",
+    headers: dict[str, str] | None = None,
 ) -> httpx.Response:
     """GET the form (``form_path``, else ``path``), POST ``data`` with its CSRF token.
 
     ``origin="self"`` sends the server's own origin; None sends no Origin.
     ``token="form"`` uses the form's token; None leaves it out; any other
-    string is sent as the token. The response is not followed.
+    string is sent as the token. ``headers`` are added to the POST. The
+    response is not followed.
     """
     fields = dict(data)
     if token == "form":
@@ -192,12 +194,12 @@ def submit_form(
         fields["csrf_token"] = csrf_token(page.text)
     elif token is not None:
         fields["csrf_token"] = token
-    headers = {}
+    sent = dict(headers or {})
     if origin == "self":
-        headers["origin"] = str(client.base_url).rstrip("/")
+        sent["origin"] = str(client.base_url).rstrip("/")
     elif origin is not None:
-        headers["origin"] = origin
-    return client.post(path, data=fields, headers=headers)
+        sent["origin"] = origin
+    return client.post(path, data=fields, headers=sent)
 
 
 def signup_response(

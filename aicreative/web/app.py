@@ -22,7 +22,7 @@ from ..errors import AICreativeError
 from ..studio import Studio
 from .account import build_account_router
 from .pages import build_router, csrf_binding
-from .security import COOKIE_NAME, SecurityMiddleware
+from .security import COOKIE_NAME, GradioSessionGuard, SecurityMiddleware
 from .ui import build_ui
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,8 @@ def create_app(studio: Studio | None = None, settings: Settings | None = None) -
             return response
         return await call_next(request)
 
+    # Each Gradio session hash and event id answers only the user who owns it.
+    app.add_middleware(GradioSessionGuard, user_of=session_user)
     app.add_middleware(SecurityMiddleware, settings=settings)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(build_router(studio))
@@ -102,6 +104,8 @@ def create_app(studio: Studio | None = None, settings: Settings | None = None) -
         pwa=False,
         mcp_server=False,
         max_file_size=1,  # no uploads anywhere in this app
+        # Gradio's inner FastAPI app would publish its own /openapi.json to anyone.
+        app_kwargs={"openapi_url": None},
         theme=_theme(),
         head=HEAD,
         favicon_path=str(STATIC / "favicon.svg"),

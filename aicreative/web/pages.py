@@ -209,6 +209,8 @@ def build_router(studio: Studio) -> APIRouter:
             )
         except Throttled as exc:
             return render(request, "forgot.html", 429, email=email, error=str(exc))
+        except AICreativeError as exc:  # an empty email: say so on the form, not a 500
+            return render(request, "forgot.html", exc.status_code, email=email, error=str(exc))
         # The same answer whether or not an account has this email.
         return render(
             request,

@@ -53,15 +53,25 @@ def own_origin(request: Request, settings: Settings) -> str:
 
 
 def same_origin(request: Request, settings: Settings, *, require: bool) -> bool:
-    """Does Origin (or, lacking it, Referer) name this site?
+    """Does the request come from this site's own pages?
 
-    With ``require`` a request that carries neither is refused: browsers
-    send Origin on every form POST, so only a non-browser omits both.
+    Origin names the site, or, lacking it, Referer. Under this app's
+    ``Referrer-Policy: no-referrer`` browsers send ``Origin: null`` and no
+    Referer even for the site's own forms and fetches, so then the Fetch
+    Metadata header ``Sec-Fetch-Site`` (which no page can set) decides:
+    ``same-origin`` passes; ``cross-site`` or ``same-site`` never does.
+    With ``require`` a request that carries none of these is refused: every
+    current browser sends them on a POST, so only a non-browser omits all.
     """
+    site = (request.headers.get("sec-fetch-site") or "").lower()
+    if site in ("cross-site", "same-site"):
+        return False
     origin = request.headers.get("origin")
     if not origin or origin == "null":
         referer = request.headers.get("referer")
         if not referer:
+            if site == "same-origin":
+                return True
             return not require and origin is None
         parts = urlsplit(referer)
         origin = f"{parts.scheme}://{parts.netloc}"

@@ -151,6 +151,10 @@ def build_ui(studio: Studio, csrf_for: Any) -> gr.Blocks:
             info,
         )
 
+    def account_view(request: gr.Request) -> str:
+        username = user_of(request)
+        return account_forms(studio, studio.account(username), csrf_for(request))
+
     def admin_rows(actor: str, query: str, page: float | None) -> tuple[list[list[Any]], str]:
         number = max(1, int(page or 1))
         rows, total = studio.admin_accounts(actor, query or "", number, ADMIN_PAGE)
@@ -282,8 +286,11 @@ def build_ui(studio: Studio, csrf_for: Any) -> gr.Blocks:
     current_policy = studio.policy.current() or studio.policy.latest()
 
     with gr.Blocks(title="AI Creative", analytics_enabled=False, delete_cache=None) as demo:
+        # Our own markup and CSS (app.css, gallery.css): without Gradio's "prose"
+        # styles, whose `.prose *` colour and button rules outrank ours.
         header = gr.HTML(
             elem_id="ac-header",
+            apply_default_css=False,
             js_on_load=_js(
                 "const sync = async () => { const h = element.querySelector('[data-user]'); "
                 "if (!h) return; const old = h.dataset.renamedFrom; "
@@ -353,15 +360,18 @@ def build_ui(studio: Studio, csrf_for: Any) -> gr.Blocks:
                                 "element.querySelector('.ac-latest')));"
                             ),
                             elem_id="latest",
+                            apply_default_css=False,
                         )
             with gr.Tab("Gallery", id="gallery", elem_id="tab-gallery"):
                 gr.HTML(
+                    elem_id="ac-gallery",
                     html_template='<div class="ac-gallery-root" data-testid="gallery"></div>',
                     js_on_load=_js(
                         "AICreative.mountGallery(element.querySelector('.ac-gallery-root'));"
                     ),
+                    apply_default_css=False,
                 )
-            with gr.Tab("Account", id="account", elem_id="tab-account"):
+            with gr.Tab("Account", id="account", elem_id="tab-account") as account_tab:
                 gr.HTML(
                     html_template=(
                         '<div class="ac-section"><h3>What this browser holds</h3>'
@@ -435,9 +445,17 @@ def build_ui(studio: Studio, csrf_for: Any) -> gr.Blocks:
             [latest, status, header],
             api_name="generate",
             concurrency_limit=4,
+            # The progress bar sits where the images will appear, not over the
+            # header (which would hide the balance and the log-out button).
+            show_progress_on=[status, latest],
         )
         halt.click(stop, None, status, api_name="stop", queue=False)
         del run
+        # The stored data changes with every generation and admin grant: show
+        # it as stored now whenever the tab is opened.
+        account_tab.select(
+            account_view, None, account_info, api_visibility="private", show_progress="hidden"
+        )
         demo.load(
             on_load,
             None,

@@ -1,0 +1,259 @@
+"""Account store benchmark: per-operation medians of lookup and charge (issue 2).
+
+For each size (1k and 10k accounts by default) a TinyDB file is written
+directly as JSON in a temp folder, opened with ``AccountStore.open`` (the
+file-backed store the server uses: atomic writes, fsync, file lock), and
+timed per call:
+
+* ``lookup``: ``store.get(name)`` for random names (reads served from memory);
+* ``charge``: ``store.charge(name, 1)`` (one atomic, durable read-modify-write).
+
+For context the same run times two baselines at the same sizes:
+
+* ``tinydb``: TinyDB's own ``JSONStorage`` (no cache, no fsync, no atomic
+  write) with ``table.get(Query().username == name)`` and
+  ``table.update({...}, Query().username == name)``: what a plain TinyDB app does;
+* ``floor``: the least a durable whole-file rewrite costs here, by hand:
+  ``json.dumps`` of the same data, write a temp file, ``fsync``,
+  ``os.replace``, ``fsync`` of the folder. Our charge cannot beat it while the
+  store rewrites the whole file.
+
+Prints a table of medians (ms), ratios to the baselines, and PASS/MISS for
+the issue's targets (lookup < 1 ms at 10k; charge < 5 ms at 1k and < 30 ms
+at 10k). With ``--profile`` the charge at the largest size is profiled
+with cProfile and the top functions are printed.
+
+    .venv/bin/python benchmarks/bench_store.py            # full run
+    .venv/bin/python benchmarks/bench_store.py --quick    # smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import platform
+import pstats
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tinydb import Query, TinyDB  # noqa: E402
+from tinydb.storages import JSONStorage  # noqa: E402
+
+from aicreative.store import TABLE, AccountStore  # noqa: E402
+
+#: A realistic argon2id hash (the length of the real ones).
+HASH = "$argon2id$v=19$m=65536,t=3,p=4$" + "c2FsdHNhbHRzYWx0c2FsdA" + "$" + "h" * 43
+#: Targets from issue 2, in ms: (operation, size) -> limit.
+TARGETS = {("lookup", 10_000): 1.0, ("charge", 1_000): 5.0, ("charge", 10_000): 30.0}
+
+
+def records(n: int) -> dict[str, dict[str, dict[str, object]]]:
+    """The TinyDB document of ``n`` accounts, as the store writes it."""
+    return {
+        TABLE: {
+            str(i): {
+                "username": f"user{i:06d}",
+                "email": f"user{i:06d}@example.org",
+                "password_hash": HASH,
+                "credits": 1_000_000,
+                "role": "user",
+                "policy_version": 1,
+                "session_counter": 0,
+                "objected": False,
+            }
+            for i in range(1, n + 1)
+        }
+    }
+
+
+def write_file(path: Path, n: int) -> None:
+    path.write_text(json.dumps(records(n), separators=(",", ":")))
+
+
+def time_calls(fn: Callable[[str], object], names: list[str]) -> list[float]:
+    """Milliseconds of each call of ``fn(name)``."""
+    out = []
+    for name in names:
+        start = time.perf_counter()
+        fn(name)
+        out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def floor_rewrite(path: Path, data: dict) -> Callable[[str], None]:
+    """One durable whole-file rewrite, the minimum a charge costs this way."""
+
+    def rewrite(name: str) -> None:
+        payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    return rewrite
+
+
+def bench_size(n: int, samples: int, folder: Path, rng: random.Random) -> dict[str, float]:
+    """Medians (ms) of every operation at ``n`` accounts."""
+    result: dict[str, float] = {}
+    names = [f"user{rng.randint(1, n):06d}" for _ in range(samples)]
+    lookups = [f"user{rng.randint(1, n):06d}" for _ in range(samples * 10)]
+
+    # -- ours -------------------------------------------------------------
+    ours = folder / f"ours-{n}" / "accounts.json"
+    ours.parent.mkdir()
+    start = time.perf_counter()
+    write_file(ours, n)
+    store = AccountStore.open(ours)
+    result["build_s"] = time.perf_counter() - start
+    result["file_kb"] = ours.stat().st_size / 1024
+    store.get(names[0])  # the first read builds the index
+    result["lookup"] = statistics.median(time_calls(store.get, lookups))
+    result["charge"] = statistics.median(time_calls(lambda u: store.charge(u, 1), names))
+    # A lookup right after a write (the server's pattern: charge, then balance).
+    mixed = []
+    for name in names:
+        store.charge(name, 1)
+        mixed += time_calls(store.get, [name])
+    result["lookup_after_write"] = statistics.median(mixed)
+    assert store.get(names[0]) is not None
+    store.close()
+
+    # -- TinyDB's plain JSONStorage ------------------------------------------
+    plain = folder / f"tinydb-{n}.json"
+    write_file(plain, n)
+    db = TinyDB(plain, storage=JSONStorage)
+    table = db.table(TABLE)
+    user = Query()
+    few = lookups[: max(20, samples)]
+    result["tinydb_lookup"] = statistics.median(
+        time_calls(lambda u: table.get(user.username == u), few)
+    )
+
+    def plain_charge(u: str) -> None:
+        doc = table.get(user.username == u)
+        assert isinstance(doc, dict)
+        table.update({"credits": doc["credits"] - 1}, user.username == u)
+
+    result["tinydb_charge"] = statistics.median(time_calls(plain_charge, names))
+    db.close()
+
+    # -- the floor of a durable rewrite ------------------------------------------
+    floor = folder / f"floor-{n}.json"
+    result["floor_rewrite"] = statistics.median(time_calls(floor_rewrite(floor, records(n)), names))
+    return result
+
+
+def profile_charge(n: int, calls: int, folder: Path, top: int) -> str:
+    path = folder / f"profile-{n}" / "accounts.json"
+    path.parent.mkdir()
+    write_file(path, n)
+    store = AccountStore.open(path)
+    store.get("user000001")
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for i in range(calls):
+        store.charge(f"user{(i * 7919) % n + 1:06d}", 1)
+    profiler.disable()
+    store.close()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("tottime").print_stats(top)
+    return out.getvalue()
+
+
+def machine() -> str:
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores, {model}, Python {platform.python_version()}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--sizes", default="1000,10000", help="account counts, comma separated")
+    parser.add_argument("--samples", type=int, default=200, help="timed charges per size")
+    parser.add_argument("--dir", default=None, help="folder for the files (default: system temp)")
+    parser.add_argument(
+        "--profile", action="store_true", help="cProfile charge at the largest size"
+    )
+    parser.add_argument("--quick", action="store_true", help="smoke run: few samples")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+    samples = 20 if args.quick else args.samples
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    rng = random.Random(args.seed)
+
+    print(
+        f"# store benchmark · {time.strftime('%Y-%m-%d %H:%M:%S %Z')} · {machine()} · "
+        f"load average {os.getloadavg()[0]:.2f} at start"
+    )
+    with tempfile.TemporaryDirectory(prefix="bench-store-", dir=args.dir) as tmp:
+        folder = Path(tmp)
+        print(f"# files in {folder} · {samples} charges, {samples * 10} lookups per size")
+        rows = {n: bench_size(n, samples, folder, rng) for n in sizes}
+
+        print()
+        header = (
+            f"{'accounts':>8} {'file KB':>8} | {'lookup':>8} {'lookup*':>8} {'charge':>8} | "
+            f"{'tinydb get':>10} {'tinydb chg':>10} {'floor':>8} | "
+            f"{'get x':>7} {'charge x':>8} {'vs floor':>8}"
+        )
+        print(header)
+        print("-" * len(header))
+        for n, r in rows.items():
+            print(
+                f"{n:>8} {r['file_kb']:>8.0f} | {r['lookup']:>8.4f} {r['lookup_after_write']:>8.4f} "
+                f"{r['charge']:>8.3f} | {r['tinydb_lookup']:>10.3f} {r['tinydb_charge']:>10.3f} "
+                f"{r['floor_rewrite']:>8.3f} | {r['tinydb_lookup'] / r['lookup']:>6.0f}x "
+                f"{r['tinydb_charge'] / r['charge']:>7.2f}x {r['charge'] / r['floor_rewrite']:>7.2f}x"
+            )
+        print(
+            "\nmedians in ms. lookup* = a lookup right after a write (index rebuilt). "
+            "get x / charge x = TinyDB JSONStorage time / ours (higher: ours faster); "
+            "vs floor = our charge / a bare durable rewrite of the same data."
+        )
+
+        print("\ntargets (issue 2):")
+        missed = []
+        for (op, n), limit in TARGETS.items():
+            if n not in rows:
+                continue
+            value = rows[n][op]
+            verdict = "PASS" if value < limit else "MISS"
+            if verdict == "MISS":
+                missed.append((op, n))
+            print(f"  {op:<7} at {n:>6}: {value:8.3f} ms  (target < {limit:g} ms)  {verdict}")
+
+        if args.profile or missed:
+            n = max(sizes)
+            print(f"\ncProfile of {min(samples, 100)} charges at {n} accounts (by own time):")
+            print(profile_charge(n, min(samples, 100), folder, 14))
+    print(f"# load average {os.getloadavg()[0]:.2f} at the end")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
