@@ -18,7 +18,7 @@ from aicreative.accounts import PasswordHasher
 from aicreative.backends.demo import DemoBackend
 from aicreative.store import AccountStore
 
-pytest_plugins = [  # TEMP-LEAD: made static once helpers finish
+pytest_plugins = [  # every tests/fixtures_*.py module
     f"tests.{p.stem}" for p in Path(__file__).parent.glob("fixtures_*.py")
 ]
 
