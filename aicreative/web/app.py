@@ -110,7 +110,24 @@ def create_app(studio: Studio | None = None, settings: Settings | None = None) -
         head=HEAD,
         favicon_path=str(STATIC / "favicon.svg"),
     )
+    _unknown_api_is_404(app)
     return app
+
+
+def _unknown_api_is_404(app: FastAPI) -> None:
+    """An unknown API name is a caller's mistake: 404, not Gradio's 500."""
+    from fastapi.responses import JSONResponse
+    from gradio.route_utils import FnIndexInferError
+    from starlette.routing import Mount
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return JSONResponse({"detail": "No such API endpoint."}, status_code=404)
+
+    # The handler must sit on the mounted Gradio app: its own error
+    # middleware answers before the outer app's handlers see the error.
+    for route in app.routes:
+        if isinstance(route, Mount) and isinstance(route.app, gr.routes.App):
+            route.app.add_exception_handler(FnIndexInferError, not_found)
 
 
 def serve(settings: Settings) -> None:
@@ -131,8 +148,8 @@ def serve(settings: Settings) -> None:
         port=settings.port,
         ssl_certfile=settings.ssl_certfile or None,
         ssl_keyfile=settings.ssl_keyfile or None,
-        proxy_headers=settings.trust_proxy,
-        forwarded_allow_ips="*" if settings.trust_proxy else None,
+        # The app reads forwarded headers itself, only when trust_proxy is set.
+        proxy_headers=False,
         # Access logs would keep client addresses and reset-link tokens.
         access_log=False,
         log_level=settings.log_level.lower(),

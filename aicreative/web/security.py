@@ -31,7 +31,9 @@ def is_https(request: Request, settings: Settings) -> bool:
     if settings.trust_proxy:
         forwarded = request.headers.get("x-forwarded-proto", "")
         if forwarded:
-            return forwarded.split(",")[0].strip().lower() == "https"
+            # The trusted proxy appends the address it saw; entries to its
+            # left were written by the client and prove nothing.
+            return forwarded.split(",")[-1].strip().lower() == "https"
     return request.url.scheme == "https"
 
 
@@ -40,7 +42,9 @@ def client_address(request: Request, settings: Settings) -> str:
     if settings.trust_proxy:
         forwarded = request.headers.get("x-forwarded-for", "")
         if forwarded:
-            return forwarded.split(",")[0].strip()
+            # The trusted proxy appends the address it saw; entries to its
+            # left were written by the client and prove nothing.
+            return forwarded.split(",")[-1].strip()
     return request.client.host if request.client else "unknown"
 
 

@@ -115,7 +115,9 @@ def build_ui(studio: Studio, csrf_for: Any) -> gr.Blocks:
     def cost_text(size: str, count: float) -> str:
         try:
             width, height = _size(size)
-            request = GenerationRequest("cost", width=width, height=height, num_images=int(count))
+            request = GenerationRequest.from_dict(
+                {"prompt": "cost", "width": width, "height": height, "num_images": count}
+            )
         except AICreativeError as exc:
             return str(exc)
         return f"This costs **{request.cost} credit{'s' if request.cost != 1 else ''}** ({request.cost_per_image} per image)."
@@ -220,15 +222,19 @@ def build_ui(studio: Studio, csrf_for: Any) -> gr.Blocks:
         cancels.clear(username)
         try:
             width, height = _size(size)
-            gen = GenerationRequest(
-                prompt=prompt or "",
-                negative_prompt=negative or "",
-                width=width,
-                height=height,
-                steps=int(steps),
-                guidance=float(guidance),
-                seed=None if random_seed or seed is None else int(seed),
-                num_images=int(count),
+            gen = GenerationRequest.from_dict(
+                {
+                    "prompt": prompt or "",
+                    "negative_prompt": negative or "",
+                    "width": width,
+                    "height": height,
+                    # Raw values: the request's own checks word every refusal
+                    # (int() here would turn NaN into a crash, not a message).
+                    "steps": steps,
+                    "guidance": guidance,
+                    "seed": None if random_seed or seed is None else seed,
+                    "num_images": count,
+                }
             )
 
             def on_progress(step: int, total: int) -> None:
