@@ -103,6 +103,20 @@ def _user_message(exc: BaseException) -> str:
     return "The image model failed; your credits were refunded. Please try again."
 
 
+def failure(
+    backend: str, exc: BaseException, request: GenerationRequest, message: str
+) -> BackendError:
+    """Log a backend's failure (prompt redacted) and give the error for the user."""
+    log.error(
+        "%s generation failed: %s: %s\n%s",
+        backend,
+        type(exc).__name__,
+        _redact(str(exc), request),
+        "".join(traceback.format_tb(exc.__traceback__)),
+    )
+    return BackendError(message)
+
+
 def _redact(text: str, request: GenerationRequest) -> str:
     # Library messages rarely quote their input, but a log line must never
     # carry the prompt, so blank it out if it is there.
@@ -179,15 +193,9 @@ class DiffusersBackend:
                     # Ours already (a Cancelled that came back from a ZeroGPU
                     # worker is a copy, so the identity test above misses it).
                     raise
-                log.error(
-                    "diffusers generation failed: %s: %s\n%s",
-                    type(exc).__name__,
-                    _redact(str(exc), request),
-                    "".join(traceback.format_tb(exc.__traceback__)),
-                )
                 if self.device.startswith("cuda") and isinstance(exc, torch.OutOfMemoryError):
                     torch.cuda.empty_cache()
-                raise BackendError(_user_message(exc)) from exc
+                raise failure("diffusers", exc, request, _user_message(exc)) from exc
 
     def _run_pipeline(
         self,

@@ -102,7 +102,7 @@ import numpy as np  # noqa: E402
 import openvino as ov  # noqa: E402
 from filelock import FileLock, Timeout  # noqa: E402
 
-from ..errors import AICreativeError, BackendError  # noqa: E402
+from ..errors import AICreativeError  # noqa: E402
 from . import BackendUnavailable  # noqa: E402
 from .base import GenerationRequest, ProgressCallback  # noqa: E402
 
@@ -857,15 +857,9 @@ class OpenVINOBackend:
                     raise
                 if isinstance(exc, AICreativeError):
                     raise
-                from . import diffusers_backend as db
+                from .diffusers_backend import failure
 
-                log.error(
-                    "openvino generation failed: %s: %s\n%s",
-                    type(exc).__name__,
-                    db._redact(str(exc), request),
-                    "".join(traceback.format_tb(exc.__traceback__)),
-                )
-                raise BackendError(_user_message(exc)) from exc
+                raise failure("openvino", exc, request, _user_message(exc)) from exc
 
     def _run(
         self,
