@@ -114,6 +114,47 @@ def test_failed_update_leaves_state(store: AccountStore) -> None:
     assert store.get("ada").credits == 1
 
 
+def test_credit_writes_keep_the_index_and_renames_rebuild_it(
+    store: AccountStore, monkeypatch
+) -> None:
+    store.add(make("ada"))
+    store.add(make("bob"))
+    store.get("ada")  # index built
+    rebuilds = []
+    real = store._reindex
+    monkeypatch.setattr(store, "_reindex", lambda table: (rebuilds.append(1), real(table)))
+    store.charge("ada", 1)
+    store.grant("bob", 3)
+    store.take("ada", 1)
+    store.bump_session("bob")
+    assert store.get("ADA").credits == 8 and store.get("bob").credits == 13
+    assert rebuilds == []  # credit and session writes leave the index valid
+    store.update("ada", username="ada2", email="ada2@example.org")
+    assert store.get("ada") is None and store.get("ada2") is not None
+    assert store.get_by_email("ada2@example.org").username == "ada2"
+    assert store.get_by_email("ada@example.org") is None
+    assert len(rebuilds) == 1
+
+
+def test_another_writer_still_invalidates_the_kept_index(tmp_path: Path) -> None:
+    path = tmp_path / "accounts.json"
+    a, b = AccountStore.open(path), AccountStore.open(path)
+    a.add(make("ada"))
+    b.charge("ada", 1)  # b's index is kept after its own write
+    a.update("ada", username="eve")  # then another instance renames
+    assert b.get("ada") is None and b.get("eve").credits == 9
+    b.charge("eve", 1)
+    assert a.get("eve").credits == 8
+
+
+def test_integers_past_64_bits_survive_a_file_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "accounts.json"
+    s = AccountStore.open(path)
+    s.add(make(credits=0))
+    s.grant("ada", 2**70)  # orjson refuses these; the store falls back to json
+    assert AccountStore.open(path).get("ada").credits == 2**70
+
+
 # -- the file ------------------------------------------------------------------
 
 
