@@ -150,7 +150,7 @@ def test_listen_address_follows_spaces(monkeypatch) -> None:
     assert Settings(host="10.1.2.3").listen_host == "10.1.2.3"
 
 
-@pytest.mark.parametrize("path", ["/login", "/privacy", "/healthz", "/static/site.css"])
+@pytest.mark.parametrize("path", ["/login", "/privacy", "/healthz", "/ac-static/site.css"])
 def test_security_headers_everywhere(live_server, path: str) -> None:
     headers = live_server.client().get(path).headers
     csp = headers["content-security-policy"]

@@ -754,10 +754,23 @@ def test_security_headers_on_pages_and_the_gradio_app(live_server: LiveServer) -
     assert page.status_code == 200
     _check_security_headers(page)
     _check_security_headers(client.get("/config"))
-    _check_security_headers(client.get("/static/gallery.js"))
+    _check_security_headers(client.get("/ac-static/gallery.js"))
     submitted = gradio_submit(client, "generate", generate_inputs("a kite"))
     _check_security_headers(submitted)
     _check_security_headers(gradio_result(client, "generate", submitted.json()["event_id"]))
+
+
+def test_our_static_files_leave_gradios_own_reachable(live_server: LiveServer) -> None:
+    client = signup(live_server, "ada")
+    try:
+        ours = client.get("/ac-static/gallery.js")
+        assert ours.status_code == 200 and "indexedDB" in ours.text
+        # Gradio's page loads this script when framed (as on Spaces); a mount
+        # of ours at /static used to answer it with 404.
+        gradios = client.get("/static/js/iframeResizer.contentWindow.min.js")
+        assert gradios.status_code == 200 and "iFrameResizer" in gradios.text
+    finally:
+        client.close()
 
 
 # -- password reset ------------------------------------------------------------------------------------------

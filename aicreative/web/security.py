@@ -9,13 +9,14 @@ scheme and client address are read (proxy headers only when trusted).
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..config import Settings
@@ -24,6 +25,7 @@ COOKIE_NAME = "aicreative_session"
 #: Hosts allowed to frame the app on Hugging Face Spaces.
 SPACES_FRAME_ANCESTORS = "https://huggingface.co https://*.hf.space"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+log = logging.getLogger(__name__)
 
 
 def is_https(request: Request, settings: Settings) -> bool:
@@ -207,6 +209,34 @@ class SecurityMiddleware:
 GRADIO_REFUSED_PATHS = frozenset({"/gradio_api/deep_link", "/gradio_api/deep_link/"})
 
 
+class LoginFirst:
+    """A visitor at ``/`` without a session gets the log-in page, not a bare 401.
+
+    Pure ASGI and acting on ``GET /`` only: every other request, Gradio's
+    event streams among them, passes straight through (an ``http``
+    middleware would wrap each one).
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, user_of: Callable[[Request], str | None], settings: Settings
+    ) -> None:
+        self.app = app
+        self.user_of = user_of
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == "/":
+            request = Request(scope)
+            if self.user_of(request) is None:
+                response = RedirectResponse("/login", status_code=303)
+                if request.cookies.get(COOKIE_NAME):
+                    # A stale or forged cookie: clear it, with the attributes it was set with.
+                    clear_session_cookie(response, request, self.settings)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 class GradioSessionGuard:
     """Binds Gradio's session hashes and event ids to the user who used them first.
 
@@ -323,7 +353,7 @@ class GradioSessionGuard:
             and (parts[:1] == ["call"] or parts[:2] == ["queue", "join"])
         )
         if user is None or not hands_out_ids:
-            await self.app(scope, downstream_receive, send)
+            await _ending_streams_cleanly(self.app, scope, downstream_receive, send)
             return
 
         # Hold the (small JSON) answer until its event id is recorded, so that
@@ -350,6 +380,35 @@ class GradioSessionGuard:
             await send({"type": "http.response.body", "body": answer, "more_body": False})
 
         await self.app(scope, downstream_receive, record_then_send)
+
+
+async def _ending_streams_cleanly(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """Run ``app``; when it fails after its answer began, end that answer properly.
+
+    Gradio's event streams send an error event and then raise (for an
+    unknown session hash, say). Raised that late, the exception can only
+    cut the connection mid-stream, so the client loses the clean end of a
+    message it already has. Failures before the answer began still raise.
+    """
+    started = finished = False
+
+    async def tracking(message: Message) -> None:
+        nonlocal started, finished
+        if message["type"] == "http.response.start":
+            started = True
+        elif message["type"] == "http.response.body" and not message.get("more_body", False):
+            finished = True
+        await send(message)
+
+    try:
+        await app(scope, receive, tracking)
+    except Exception as exc:
+        if not started:
+            raise
+        # The type only: Gradio's messages can quote what a request held.
+        log.warning("a Gradio stream at %s ended with %s", scope.get("path"), type(exc).__name__)
+        if not finished:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 def _ids_in_json(raw: bytes) -> dict[str, list[str]]:
