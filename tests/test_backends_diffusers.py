@@ -21,20 +21,22 @@ import pytest
 
 pytest.importorskip("diffusers")
 
-import huggingface_hub.constants  # noqa: E402
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from diffusers import AutoencoderKL, AutoencoderTiny  # noqa: E402
 
 from aicreative.backends import (  # noqa: E402
     Backend,
     BackendUnavailable,
-    GenerationRequest,
     load_backend,
 )
 from aicreative.backends import diffusers_backend as db  # noqa: E402
 from aicreative.config import Settings  # noqa: E402
-from aicreative.errors import BackendError, Cancelled  # noqa: E402
+from tests.model_backend_contract import (  # noqa: E402
+    BreakTextStep,
+    ModelBackendContract,
+    offline,
+    req,
+)
 
 pytestmark = [
     # Library noise, not ours: diffusers' Euler scheduler under numpy 2, and
@@ -43,30 +45,11 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:The `local_dir_use_symlinks`:UserWarning"),
 ]
 
-PROMPT = "zq-marker a lighthouse at dawn"
-
-
-def offline(mp: pytest.MonkeyPatch) -> None:
-    """Hub offline. huggingface_hub reads the variable at import, so patch its constant too."""
-    mp.setenv("HF_HUB_OFFLINE", "1")
-    mp.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-
 
 def make_settings(data_dir: Path, model: Path | str, **kw: Any) -> Settings:
     kw.setdefault("tiny_autoencoder", "off")
     kw.setdefault("device", "cpu")
     return Settings(data_dir=data_dir, backend="diffusers", model_id=str(model), **kw)
-
-
-def req(prompt: str = PROMPT, **kw: Any) -> GenerationRequest:
-    """A request at the smallest size the app allows (256x256)."""
-    kw.setdefault("width", 256)
-    kw.setdefault("height", 256)
-    return GenerationRequest(prompt, **kw)
-
-
-def pixels(image: Any) -> np.ndarray:
-    return np.asarray(image)
 
 
 @pytest.fixture(scope="module")
@@ -100,83 +83,26 @@ def test_loads_a_local_folder_offline_through_the_registry(
     assert isinstance(backend.pipe.vae, AutoencoderKL)
 
 
-def test_same_seed_same_pixels_other_seed_other_pixels(backend: db.DiffusersBackend) -> None:
-    request = req(seed=42, steps=2)
-    first = backend.generate(request)
-    again = backend.generate(request)
-    other = backend.generate(req(seed=43, steps=2))
-    assert len(first) == 1
-    assert first[0].size == (256, 256)
-    assert first[0].mode == "RGB"
-    assert np.array_equal(pixels(first[0]), pixels(again[0]))
-    assert not np.array_equal(pixels(first[0]), pixels(other[0]))
+class TestContract(ModelBackendContract):
+    """The tests every model backend passes (tests/model_backend_contract.py)."""
 
+    out_of_memory = torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-def test_progress_once_per_step_and_each_image_reproducible_alone(
-    backend: db.DiffusersBackend,
-) -> None:
-    calls: list[tuple[int, int]] = []
-    request = req(seed=7, steps=2, num_images=2)
-    images = backend.generate(request, lambda done, total: calls.append((done, total)))
-    assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)]
-    assert [im.size for im in images] == [(256, 256), (256, 256)]
-    assert not np.array_equal(pixels(images[0]), pixels(images[1]))
-    # Image 1 was seeded with seed + 1: asked for alone, it comes out the same.
-    alone = backend.generate(req(seed=8, steps=2))
-    assert np.array_equal(pixels(images[1]), pixels(alone[0]))
+    @pytest.fixture
+    def model_backend(self, backend: db.DiffusersBackend) -> db.DiffusersBackend:
+        return backend
 
+    @pytest.fixture
+    def break_text_step(
+        self, backend: db.DiffusersBackend, monkeypatch: pytest.MonkeyPatch
+    ) -> BreakTextStep:
+        def break_with(error: Callable[[str], BaseException]) -> None:
+            def broken(**kwargs: Any) -> None:
+                raise error(kwargs["prompt"])
 
-def test_negative_prompt_and_guidance_run(backend: db.DiffusersBackend) -> None:
-    # guidance > 1 turns on classifier-free guidance, which uses the negative prompt.
-    request = req(negative_prompt="blurry", guidance=3.0, seed=1)
-    plain = req(guidance=3.0, seed=1)
-    with_negative = backend.generate(request)[0]
-    without = backend.generate(plain)[0]
-    assert with_negative.size == (256, 256)
-    assert not np.array_equal(pixels(with_negative), pixels(without))
+            monkeypatch.setattr(backend, "pipe", broken)
 
-
-def test_cancel_from_progress_propagates_and_the_backend_stays_usable(
-    backend: db.DiffusersBackend,
-) -> None:
-    calls: list[tuple[int, int]] = []
-
-    def cancel(done: int, total: int) -> None:
-        calls.append((done, total))
-        raise Cancelled()
-
-    request = req(seed=3, steps=2, num_images=2)
-    with pytest.raises(Cancelled):
-        backend.generate(request, cancel)
-    assert calls == [(1, 4)]  # stopped at the first step, not after all the work
-    # The lock was released: the next request runs.
-    assert len(backend.generate(req(seed=3))) == 1
-
-
-def test_failures_become_backend_errors_without_the_prompt(
-    backend: db.DiffusersBackend,
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    def broken(**kwargs: Any) -> None:
-        raise RuntimeError(f"shape mismatch while encoding {kwargs['prompt']!r}")
-
-    monkeypatch.setattr(backend, "pipe", broken)
-    caplog.set_level(logging.DEBUG)
-    with pytest.raises(BackendError) as info:
-        backend.generate(req(seed=1))
-    assert PROMPT not in str(info.value)
-    assert "model failed" in str(info.value)
-    assert isinstance(info.value.__cause__, RuntimeError)
-    assert "RuntimeError" in caplog.text  # the operator learns what failed...
-    assert PROMPT not in caplog.text  # ...but not what was asked for
-
-    def out_of_memory(**kwargs: Any) -> None:
-        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-
-    monkeypatch.setattr(backend, "pipe", out_of_memory)
-    with pytest.raises(BackendError, match="out of memory"):
-        backend.generate(req(seed=1))
+        return break_with
 
 
 def test_generation_writes_nothing_to_the_data_dir(

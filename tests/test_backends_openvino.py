@@ -26,7 +26,7 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,21 +37,25 @@ pytest.importorskip("diffusers")
 # telemetry off before openvino's first import, which must come after it.
 pytest.importorskip("aicreative.backends.openvino_backend", exc_type=ImportError)
 
-import huggingface_hub.constants  # noqa: E402
 import numpy as np  # noqa: E402
 
 import aicreative.backends as backends  # noqa: E402
 from aicreative.backends import (  # noqa: E402
     Backend,
     BackendUnavailable,
-    GenerationRequest,
     create_backend,
     load_backend,
 )
 from aicreative.backends import openvino_backend as ovb  # noqa: E402
 from aicreative.backends.demo import DemoBackend  # noqa: E402
 from aicreative.config import Settings  # noqa: E402
-from aicreative.errors import BackendError, Cancelled  # noqa: E402
+from tests.model_backend_contract import (  # noqa: E402
+    BreakTextStep,
+    ModelBackendContract,
+    offline,
+    pixels,
+    req,
+)
 
 pytestmark = [
     # Library noise, not ours (see tests/test_backends_diffusers.py).
@@ -61,13 +65,6 @@ pytestmark = [
 ]
 
 ROOT = Path(__file__).resolve().parents[1]
-PROMPT = "zq-marker a lighthouse at dawn"
-
-
-def offline(mp: pytest.MonkeyPatch) -> None:
-    """Hub offline. huggingface_hub reads the variable at import, so patch its constant too."""
-    mp.setenv("HF_HUB_OFFLINE", "1")
-    mp.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
 
 
 def make_settings(data_dir: Path, model: Path | str, taesd: Path | str, **kw: Any) -> Settings:
@@ -80,17 +77,6 @@ def make_settings(data_dir: Path, model: Path | str, taesd: Path | str, **kw: An
         device="cpu",
         **kw,
     )
-
-
-def req(prompt: str = PROMPT, **kw: Any) -> GenerationRequest:
-    """A request at the smallest size the app allows (256x256)."""
-    kw.setdefault("width", 256)
-    kw.setdefault("height", 256)
-    return GenerationRequest(prompt, **kw)
-
-
-def pixels(image: Any) -> np.ndarray:
-    return np.asarray(image)
 
 
 def files_under(folder: Path) -> dict[str, int]:
@@ -157,88 +143,31 @@ def test_exports_with_taesd_into_the_data_dir(taesd_backend: ovb.OpenVINOBackend
     assert sorted(p.name for p in folder.parent.iterdir()) == [folder.name, folder.name + ".lock"]
 
 
-def test_same_seed_same_pixels_other_seed_other_pixels(
-    taesd_backend: ovb.OpenVINOBackend,
-) -> None:
-    request = req(seed=42, steps=2)
-    first = taesd_backend.generate(request)
-    again = taesd_backend.generate(request)
-    other = taesd_backend.generate(req(seed=43, steps=2))
-    assert len(first) == 1
-    assert first[0].size == (256, 256)
-    assert first[0].mode == "RGB"
-    assert np.array_equal(pixels(first[0]), pixels(again[0]))
-    assert not np.array_equal(pixels(first[0]), pixels(other[0]))
-
-
-def test_progress_once_per_step_and_each_image_reproducible_alone(
-    taesd_backend: ovb.OpenVINOBackend,
-) -> None:
-    calls: list[tuple[int, int]] = []
-    images = taesd_backend.generate(
-        req(seed=7, steps=2, num_images=2), lambda done, total: calls.append((done, total))
-    )
-    assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)]
-    assert [im.size for im in images] == [(256, 256), (256, 256)]
-    assert not np.array_equal(pixels(images[0]), pixels(images[1]))
-    alone = taesd_backend.generate(req(seed=8, steps=2))
-    assert np.array_equal(pixels(images[1]), pixels(alone[0]))
-
-
-def test_guidance_uses_the_negative_prompt(taesd_backend: ovb.OpenVINOBackend) -> None:
-    with_negative = taesd_backend.generate(req(negative_prompt="blurry", guidance=3.0, seed=1))
-    without = taesd_backend.generate(req(guidance=3.0, seed=1))
-    unguided = taesd_backend.generate(req(negative_prompt="blurry", guidance=1.0, seed=1))
-    plain = taesd_backend.generate(req(seed=1))
-    assert not np.array_equal(pixels(with_negative[0]), pixels(without[0]))
-    # At guidance <= 1 there is no guidance, so the negative prompt is unused (as in diffusers).
-    assert np.array_equal(pixels(unguided[0]), pixels(plain[0]))
-
-
 def test_other_sizes_are_compiled_on_demand(taesd_backend: ovb.OpenVINOBackend) -> None:
     assert [im.size for im in taesd_backend.generate(req(seed=2, width=320))] == [(320, 256)]
     assert [im.size for im in taesd_backend.generate(req(seed=2))] == [(256, 256)]
 
 
-def test_cancel_from_progress_propagates_and_the_backend_stays_usable(
-    taesd_backend: ovb.OpenVINOBackend,
-) -> None:
-    calls: list[tuple[int, int]] = []
+class TestContract(ModelBackendContract):
+    """The tests every model backend passes (tests/model_backend_contract.py)."""
 
-    def cancel(done: int, total: int) -> None:
-        calls.append((done, total))
-        raise Cancelled()
+    out_of_memory = RuntimeError("Exception from src/plugins/intel_cpu: std::bad_alloc")
 
-    with pytest.raises(Cancelled):
-        taesd_backend.generate(req(seed=3, steps=2, num_images=2), cancel)
-    assert calls == [(1, 4)]
-    assert len(taesd_backend.generate(req(seed=3))) == 1  # the lock was released
+    @pytest.fixture
+    def model_backend(self, taesd_backend: ovb.OpenVINOBackend) -> ovb.OpenVINOBackend:
+        return taesd_backend
 
+    @pytest.fixture
+    def break_text_step(
+        self, taesd_backend: ovb.OpenVINOBackend, monkeypatch: pytest.MonkeyPatch
+    ) -> BreakTextStep:
+        def break_with(error: Callable[[str], BaseException]) -> None:
+            def broken(text: str) -> None:
+                raise error(text)
 
-def test_failures_become_backend_errors_without_the_prompt(
-    taesd_backend: ovb.OpenVINOBackend,
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    def broken(text: str) -> None:
-        raise RuntimeError(f"shape mismatch while encoding {text!r}")
+            monkeypatch.setattr(taesd_backend, "_encode", broken)
 
-    monkeypatch.setattr(taesd_backend, "_encode", broken)
-    caplog.set_level(logging.DEBUG)
-    with pytest.raises(BackendError) as info:
-        taesd_backend.generate(req(seed=1))
-    assert PROMPT not in str(info.value)
-    assert "model failed" in str(info.value)
-    assert isinstance(info.value.__cause__, RuntimeError)
-    assert "RuntimeError" in caplog.text
-    assert PROMPT not in caplog.text
-
-    def out_of_memory(text: str) -> None:
-        raise RuntimeError("Exception from src/plugins/intel_cpu: std::bad_alloc")
-
-    monkeypatch.setattr(taesd_backend, "_encode", out_of_memory)
-    with pytest.raises(BackendError, match="out of memory"):
-        taesd_backend.generate(req(seed=1))
+        return break_with
 
 
 def test_generation_writes_nothing_to_disk(
