@@ -103,6 +103,42 @@ def _user_message(exc: BaseException) -> str:
     return "The image model failed; your credits were refunded. Please try again."
 
 
+#: A backend's work on one request: ``(request, on_progress, progress_errors)``.
+RunRequest = Callable[
+    [GenerationRequest, ProgressCallback | None, list[BaseException]], "list[Image.Image]"
+]
+
+
+def run_guarded(
+    backend: str,
+    lock: threading.Lock,
+    run: RunRequest,
+    request: GenerationRequest,
+    on_progress: ProgressCallback | None,
+    user_message: Callable[[BaseException], str],
+) -> list[Image.Image]:
+    """Run one request under ``lock``, seeded; the failure path of every model backend.
+
+    ``run`` appends to ``progress_errors`` what ``on_progress`` raised, and
+    that (a cancellation) passes through unchanged; any other failure is
+    logged with the prompt redacted and becomes a :class:`BackendError`
+    carrying ``user_message(exc)``.
+    """
+    request = request.with_seed()
+    progress_errors: list[BaseException] = []
+    with lock:
+        try:
+            return run(request, on_progress, progress_errors)
+        except Exception as exc:
+            if progress_errors and exc is progress_errors[0]:
+                raise
+            if isinstance(exc, AICreativeError):
+                # Ours already (a Cancelled that came back from a ZeroGPU
+                # worker is a copy, so the identity test above misses it).
+                raise
+            raise failure(backend, exc, request, user_message(exc)) from exc
+
+
 def failure(
     backend: str, exc: BaseException, request: GenerationRequest, message: str
 ) -> BackendError:
@@ -181,21 +217,7 @@ class DiffusersBackend:
         Exceptions raised by ``on_progress`` (a cancellation) pass through
         unchanged; any other failure becomes a :class:`BackendError`.
         """
-        request = request.with_seed()
-        progress_errors: list[BaseException] = []
-        with self._lock:
-            try:
-                return self._run(request, on_progress, progress_errors)
-            except Exception as exc:
-                if progress_errors and exc is progress_errors[0]:
-                    raise
-                if isinstance(exc, AICreativeError):
-                    # Ours already (a Cancelled that came back from a ZeroGPU
-                    # worker is a copy, so the identity test above misses it).
-                    raise
-                if self.device.startswith("cuda") and isinstance(exc, torch.OutOfMemoryError):
-                    torch.cuda.empty_cache()
-                raise failure("diffusers", exc, request, _user_message(exc)) from exc
+        return run_guarded("diffusers", self._lock, self._run, request, on_progress, _user_message)
 
     def _run_pipeline(
         self,
@@ -210,26 +232,33 @@ class DiffusersBackend:
         # diffusers recommends a CPU generator on MPS (it draws the noise on
         # the CPU and moves it); MPS's own generator is less reproducible.
         generator_device = "cpu" if self.device.startswith("mps") else self.device
-        with torch.inference_mode():
-            # One image per pipeline call: image i then depends only on its
-            # own seed, so it can be reproduced alone, whatever num_images was.
-            for index, seed in enumerate(seeds):
-                step_end = _step_callback(
-                    index * request.steps, total, on_progress, progress_errors
-                )
-                result = self.pipe(
-                    prompt=request.prompt,
-                    negative_prompt=request.negative_prompt or None,
-                    width=request.width,
-                    height=request.height,
-                    num_inference_steps=request.steps,
-                    guidance_scale=request.guidance,
-                    num_images_per_prompt=1,
-                    generator=torch.Generator(generator_device).manual_seed(seed),
-                    output_type="pil",
-                    callback_on_step_end=step_end,
-                )
-                images.extend(result.images)
+        try:
+            with torch.inference_mode():
+                # One image per pipeline call: image i then depends only on its
+                # own seed, so it can be reproduced alone, whatever num_images was.
+                for index, seed in enumerate(seeds):
+                    step_end = _step_callback(
+                        index * request.steps, total, on_progress, progress_errors
+                    )
+                    result = self.pipe(
+                        prompt=request.prompt,
+                        negative_prompt=request.negative_prompt or None,
+                        width=request.width,
+                        height=request.height,
+                        num_inference_steps=request.steps,
+                        guidance_scale=request.guidance,
+                        num_images_per_prompt=1,
+                        generator=torch.Generator(generator_device).manual_seed(seed),
+                        output_type="pil",
+                        callback_on_step_end=step_end,
+                    )
+                    images.extend(result.images)
+        except torch.OutOfMemoryError:
+            # Freed here, in the process that holds the GPU (on ZeroGPU that
+            # is the worker this function runs in, not the server).
+            if self.device.startswith("cuda"):
+                torch.cuda.empty_cache()
+            raise
         return images
 
 

@@ -102,7 +102,6 @@ import numpy as np  # noqa: E402
 import openvino as ov  # noqa: E402
 from filelock import FileLock, Timeout  # noqa: E402
 
-from ..errors import AICreativeError  # noqa: E402
 from . import BackendUnavailable  # noqa: E402
 from .base import GenerationRequest, ProgressCallback  # noqa: E402
 
@@ -845,21 +844,11 @@ class OpenVINOBackend:
         Exceptions raised by ``on_progress`` (a cancellation) pass through
         unchanged; any other failure becomes a :class:`BackendError`.
         """
-        request = request.with_seed()
-        progress_errors: list[BaseException] = []
-        # One request at a time: infer requests are not thread-safe, and the
-        # CPU is fully used by one anyway.
-        with self._lock:
-            try:
-                return self._run(request, on_progress, progress_errors)
-            except Exception as exc:
-                if progress_errors and exc is progress_errors[0]:
-                    raise
-                if isinstance(exc, AICreativeError):
-                    raise
-                from .diffusers_backend import failure
+        from .diffusers_backend import run_guarded
 
-                raise failure("openvino", exc, request, _user_message(exc)) from exc
+        # One request at a time (self._lock): infer requests are not
+        # thread-safe, and the CPU is fully used by one anyway.
+        return run_guarded("openvino", self._lock, self._run, request, on_progress, _user_message)
 
     def _run(
         self,
