@@ -73,16 +73,6 @@ PROMPT = "a lighthouse on a cliff at dawn, watercolour"
 SEED = 1234
 #: The ``generate`` inputs: prompt, negative, size, steps, guidance, seed, random, count.
 INPUTS = [PROMPT, "", "512x512", 1, 0.0, SEED, False, 1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 OVERHEAD_TARGET = 1.25
 INTERACTIVE_TARGET_MS = 2000.0
 
@@ -541,6 +531,9 @@ def bench_browser(url: str, token: str | None, loads: int) -> dict[str, list[dic
     from playwright.sync_api import sync_playwright
 
     from aicreative.web.security import COOKIE_NAME
+
+    # Launched exactly as the browser tests launch it (DESIGN.md's flags).
+    from tests.fixtures_browser import CHROMIUM, CHROMIUM_ARGS
 
     out: dict[str, list[dict[str, float]]] = {"cold": [], "warm": []}
 

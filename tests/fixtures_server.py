@@ -17,8 +17,10 @@ cookie); ``gradio_call`` and ``generate`` use Gradio's HTTP API (POST
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import html
+import io
 import json
 import re
 import threading
@@ -28,6 +30,7 @@ from typing import Any
 
 import httpx
 import pytest
+from PIL import Image
 
 from aicreative import Settings, Studio
 from aicreative.web.security import COOKIE_NAME
@@ -342,3 +345,15 @@ def balance_in(header: str) -> int:
 def status_text(status: str) -> str:
     """The plain text of the status HTML."""
     return html.unescape(re.sub(r"<[^>]+>", "", status or "")).strip()
+
+
+def png_size(data_url: str) -> tuple[int, int]:
+    """The size of the PNG in a ``data:`` URL, after checking it is a whole, valid PNG."""
+    prefix = "data:image/png;base64,"
+    assert data_url.startswith(prefix), data_url[:40]
+    raw = base64.b64decode(data_url[len(prefix) :], validate=True)
+    assert raw.startswith(b"\x89PNG\r\n\x1a\n")
+    with Image.open(io.BytesIO(raw)) as image:
+        assert image.format == "PNG"
+        image.verify()
+        return image.size

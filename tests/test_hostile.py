@@ -45,6 +45,7 @@ Decisions:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import json
@@ -52,7 +53,6 @@ import math
 import re
 import string
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -118,15 +118,9 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(settings: Settings) -> Settings:
     """conftest's settings, trusting X-Forwarded-For (one client address per example)."""
-    return Settings(
-        data_dir=tmp_path / "data",
-        secret_key="test-secret-key-0123456789abcdef",
-        backend="demo",
-        signup_credits=SIGNUP_CREDITS,
-        trust_proxy=True,
-    )
+    return dataclasses.replace(settings, signup_credits=SIGNUP_CREDITS, trust_proxy=True)
 
 
 @pytest.fixture

@@ -18,9 +18,7 @@ the forms would mostly time argon2.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import io
 import threading
 import time
 from collections.abc import Callable
@@ -28,7 +26,6 @@ from typing import Any
 
 import httpx
 import pytest
-from PIL import Image
 
 from aicreative import Studio
 from aicreative.store import AccountStore
@@ -38,6 +35,7 @@ from tests.fixtures_server import (
     LiveServer,
     balance_in,
     generate,
+    png_size,
     status_text,
 )
 
@@ -81,16 +79,6 @@ class Outcome:
     refused: bool = False
     problem: str = ""
     balance: int | None = None
-
-
-def png_size(data_url: str) -> tuple[int, int]:
-    prefix = "data:image/png;base64,"
-    assert data_url.startswith(prefix), data_url[:40]
-    raw = base64.b64decode(data_url[len(prefix) :], validate=True)
-    assert raw.startswith(b"\x89PNG\r\n\x1a\n")
-    with Image.open(io.BytesIO(raw)) as image:
-        image.verify()
-        return image.size
 
 
 def judge(username: str, count: int, event: str, data: Any) -> Outcome:

@@ -8,7 +8,6 @@ credits, isolation between users, security headers and password reset.
 from __future__ import annotations
 
 import base64
-import io
 import re
 import time
 import uuid
@@ -16,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-from PIL import Image
 
 from aicreative.accounts import Tokens
 from aicreative.policy import format_date
@@ -39,6 +37,7 @@ from .fixtures_server import (
     login_response,
     logout,
     parse_sse,
+    png_size,
     signup,
     signup_response,
     status_text,
@@ -375,31 +374,20 @@ def test_a_form_post_without_origin_or_referer_is_refused(live_server: LiveServe
     assert bare.status_code in (400, 403)
     assert "set-cookie" not in bare.headers
     assert not _is_logged_in(client)
+
+    def login_with_referer(http: httpx.Client, site: str) -> httpx.Response:
+        token = csrf_token(http.get("/login").text)
+        return http.post(
+            "/login",
+            data={"username": "ada", "password": PASSWORD, "csrf_token": token},
+            headers={"referer": f"{site}/login"},
+        )
+
     # A same-site Referer (Origin stripped by a privacy extension) is accepted...
-    page = client.get("/login")
-    with_referer = client.post(
-        "/login",
-        data={
-            "username": "ada",
-            "password": PASSWORD,
-            "csrf_token": csrf_token(page.text),
-        },
-        headers={"referer": f"{live_server.url}/login"},
-    )
-    assert with_referer.status_code == 303
+    assert login_with_referer(client, live_server.url).status_code == 303
     # ... and another site's Referer is not.
     with live_server.client() as other:
-        page = other.get("/login")
-        refused = other.post(
-            "/login",
-            data={
-                "username": "ada",
-                "password": PASSWORD,
-                "csrf_token": csrf_token(page.text),
-            },
-            headers={"referer": f"{OTHER_SITE}/login"},
-        )
-        assert refused.status_code == 403
+        assert login_with_referer(other, OTHER_SITE).status_code == 403
         assert not _is_logged_in(other)
 
 
@@ -520,16 +508,6 @@ def test_gradio_api_refuses_forged_and_tampered_cookies(live_server: LiveServer)
 # -- generation -----------------------------------------------------------------------------------
 
 
-def _png_size(data_url: str) -> tuple[int, int]:
-    prefix = "data:image/png;base64,"
-    assert data_url.startswith(prefix), data_url[:40]
-    raw = base64.b64decode(data_url[len(prefix) :], validate=True)
-    assert raw.startswith(b"\x89PNG\r\n\x1a\n")
-    with Image.open(io.BytesIO(raw)) as image:
-        assert image.format == "PNG"
-        return image.size
-
-
 def test_generate_returns_images_and_the_lower_balance(live_server: LiveServer) -> None:
     client = signup(live_server, "ada")
     submitted = gradio_submit(
@@ -548,7 +526,7 @@ def test_generate_returns_images_and_the_lower_balance(live_server: LiveServer) 
     assert payload["prompt"] == "a lighthouse at dawn"
     assert payload["settings"]["width"] == 768 and payload["settings"]["height"] == 512
     assert [image["seed"] for image in payload["images"]] == [7, 8]
-    assert [_png_size(image["data_url"]) for image in payload["images"]] == [(768, 512)] * 2
+    assert [png_size(image["data_url"]) for image in payload["images"]] == [(768, 512)] * 2
     assert payload["images"][0]["data_url"] != payload["images"][1]["data_url"]
     # 768x512 costs 2 credits an image: 10 - 4.
     assert payload["balance"] == 6
@@ -715,7 +693,7 @@ def test_gradio_client_with_the_session_cookie(live_server: LiveServer) -> None:
     finally:
         client.close()
     assert payload["user"] == "ada"
-    assert [_png_size(image["data_url"]) for image in payload["images"]] == [(512, 512)]
+    assert [png_size(image["data_url"]) for image in payload["images"]] == [(512, 512)]
     assert payload["balance"] == balance_in(header) == 9
     assert "Made 1 image" in status_text(status)
     with pytest.raises(Exception):  # noqa: B017 - any refusal; the client wraps the 401
