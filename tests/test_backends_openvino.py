@@ -274,6 +274,25 @@ def test_a_ready_export_folder_is_a_model(
     )
 
 
+def test_a_ready_export_keeps_its_decoder_and_says_so(
+    taesd_backend: ovb.OpenVINOBackend,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    offline(monkeypatch)
+    with caplog.at_level(logging.WARNING, logger=ovb.__name__):
+        agrees = build(make_settings(tmp_path / "a", taesd_backend.folder, "unused/taesd"))
+    assert "whatever tiny_autoencoder says" not in caplog.text
+    settings = make_settings(
+        tmp_path / "b", taesd_backend.folder, "unused/taesd", tiny_autoencoder="off"
+    )
+    with caplog.at_level(logging.WARNING, logger=ovb.__name__):
+        disagrees = build(settings)
+    assert agrees.uses_tiny_autoencoder and disagrees.uses_tiny_autoencoder
+    assert "decodes with TAESD, whatever tiny_autoencoder says" in caplog.text
+
+
 def test_cache_names(tiny_pipeline_dir: Path, tmp_path: Path) -> None:
     hub = ovb.cache_name("stabilityai/sd-turbo", "taesd", "madebyollin/taesd")
     assert hub.startswith(f"stabilityai--sd-turbo-taesd-b1-ov{ovb.openvino_version()}-")

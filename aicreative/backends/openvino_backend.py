@@ -718,11 +718,11 @@ class OpenVINOBackend:
 
         self.model_id = settings.model_id
         self.exported = False
-        folder = _ready_export(settings.model_id)
+        wants_taesd = db._wants_tiny_autoencoder(settings.tiny_autoencoder, "cpu")
+        given_export = _ready_export(settings.model_id)
+        folder = given_export
         if folder is None:
-            decoder = (
-                "taesd" if db._wants_tiny_autoencoder(settings.tiny_autoencoder, "cpu") else "vae"
-            )
+            decoder = "taesd" if wants_taesd else "vae"
             try:
                 folder, self.exported = ensure_export(
                     settings, decoder, in_subprocess=export_in_subprocess
@@ -743,8 +743,7 @@ class OpenVINOBackend:
                 )
         self.folder = folder
         self._load(folder, inference_precision, compile_size)
-        wanted = db._wants_tiny_autoencoder(settings.tiny_autoencoder, "cpu")
-        if wanted != self.uses_tiny_autoencoder and _ready_export(settings.model_id):
+        if given_export is not None and wants_taesd != self.uses_tiny_autoencoder:
             log.warning(
                 "the OpenVINO export %s decodes with %s, whatever tiny_autoencoder says",
                 folder.name,
