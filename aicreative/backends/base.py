@@ -10,6 +10,7 @@ import dataclasses
 import math
 import secrets
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..errors import ValidationError
@@ -163,6 +164,14 @@ def _as_int(value: object, name: str) -> int:
         except ValueError:
             pass
     raise ValidationError(f"The {name.replace('_', ' ')} must be a whole number.", name)
+
+
+def short_model_name(model_id: str) -> str:
+    """How a model is named on screen and in exports: a hub id as it is, a
+    local folder by its name only (its full path says where the server keeps
+    files)."""
+    path = Path(model_id)
+    return path.name if path.is_dir() else model_id
 
 
 @runtime_checkable

@@ -17,7 +17,6 @@ import os
 import threading
 import traceback
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if os.environ.get("SPACES_ZERO_GPU"):  # pragma: no cover - only on a ZeroGPU Space
@@ -29,7 +28,7 @@ import torch  # noqa: E402 - after the ZeroGPU import on purpose
 from diffusers import AutoencoderTiny, AutoPipelineForText2Image  # noqa: E402
 
 from ..errors import AICreativeError, BackendError  # noqa: E402
-from .base import GenerationRequest, ProgressCallback  # noqa: E402
+from .base import GenerationRequest, ProgressCallback, short_model_name  # noqa: E402
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -200,14 +199,8 @@ class DiffusersBackend:
         # Wrapped once, at load, not per request (ZeroGPU sets up at decoration).
         self._run = _gpu_wrap(self._run_pipeline)
         decoder = " + TAESD" if self.uses_tiny_autoencoder else ""
-        self.label = f"{self._short_model_name()}{decoder} via diffusers on {self.device}"
+        self.label = f"{short_model_name(self.model_id)}{decoder} via diffusers on {self.device}"
         log.info("diffusers backend ready: %s (%s)", self.label, self.dtype)
-
-    def _short_model_name(self) -> str:
-        # A local folder's full path says where the server keeps files; show
-        # only its name.
-        path = Path(self.model_id)
-        return path.name if path.is_dir() else self.model_id
 
     def generate(
         self, request: GenerationRequest, on_progress: ProgressCallback | None = None

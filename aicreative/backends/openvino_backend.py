@@ -103,7 +103,7 @@ import openvino as ov  # noqa: E402
 from filelock import FileLock, Timeout  # noqa: E402
 
 from . import BackendUnavailable  # noqa: E402
-from .base import GenerationRequest, ProgressCallback  # noqa: E402
+from .base import GenerationRequest, ProgressCallback, short_model_name  # noqa: E402
 
 if TYPE_CHECKING:
     import torch
@@ -313,7 +313,7 @@ def _write_export(settings: Settings, decoder: str, final: Path, in_subprocess: 
     started = time.perf_counter()
     log.info(
         "converting %s (%s decoder) to OpenVINO once, into %s; this takes minutes on a small CPU",
-        _short_name(settings.model_id),
+        short_model_name(settings.model_id),
         decoder,
         final,
     )
@@ -501,9 +501,9 @@ def export_model(settings: Settings, decoder: str, target: Path) -> dict[str, An
 
     manifest = {
         "format": FORMAT_VERSION,
-        "model": _short_name(settings.model_id),
+        "model": short_model_name(settings.model_id),
         "decoder": decoder,
-        "taesd": _short_name(settings.taesd_id) if decoder == "taesd" else None,
+        "taesd": short_model_name(settings.taesd_id) if decoder == "taesd" else None,
         "openvino": openvino_version(),
         "latent_channels": channels,
         "vae_scale_factor": scale_factor,
@@ -654,12 +654,6 @@ def _export_main() -> None:
 # --------------------------------------------------------------------------
 # The backend.
 # --------------------------------------------------------------------------
-
-
-def _short_name(model_id: str) -> str:
-    # A local folder's full path says where the server keeps files; show only its name.
-    path = Path(model_id)
-    return path.name if path.is_dir() else model_id
 
 
 def _ready_export(model_id: str) -> Path | None:
