@@ -194,10 +194,11 @@ class AtomicJSONStorage(_CachedStorage):
         # A new stamp before the file changes (see read()). Written in place:
         # the stamp only has to differ, and a truncating rewrite cost a
         # second metadata update per charge.
+        stamp = secrets.token_hex(8)
         try:
             stamp_fd = os.open(self.rev_path, os.O_WRONLY | os.O_CREAT, 0o600)
             try:
-                os.pwrite(stamp_fd, secrets.token_hex(8).encode(), 0)
+                os.pwrite(stamp_fd, stamp.encode(), 0)
             finally:
                 os.close(stamp_fd)
         except OSError as exc:
@@ -226,7 +227,7 @@ class AtomicJSONStorage(_CachedStorage):
             ) from exc
         st = os.stat(self.path)
         self._cache = data
-        self._cache_key = (self._stamp(), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        self._cache_key = (stamp, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         self.generation += 1
 
     def invalidate(self) -> None:
