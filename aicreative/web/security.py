@@ -28,25 +28,30 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 log = logging.getLogger(__name__)
 
 
+def _proxy_says(request: Request, settings: Settings, header: str) -> str:
+    """The trusted proxy's entry in a forwarded header; "" when not trusted or absent.
+
+    The proxy appends what it saw; entries to its left were written by the
+    client and prove nothing.
+    """
+    if not settings.trust_proxy:
+        return ""
+    return request.headers.get(header, "").split(",")[-1].strip()
+
+
 def is_https(request: Request, settings: Settings) -> bool:
     """Whether the browser reached us over HTTPS (proxy header only if trusted)."""
-    if settings.trust_proxy:
-        forwarded = request.headers.get("x-forwarded-proto", "")
-        if forwarded:
-            # The trusted proxy appends the address it saw; entries to its
-            # left were written by the client and prove nothing.
-            return forwarded.split(",")[-1].strip().lower() == "https"
+    proto = _proxy_says(request, settings, "x-forwarded-proto")
+    if proto:
+        return proto.lower() == "https"
     return request.url.scheme == "https"
 
 
 def client_address(request: Request, settings: Settings) -> str:
     """The client's address, for throttling only (never stored)."""
-    if settings.trust_proxy:
-        forwarded = request.headers.get("x-forwarded-for", "")
-        if forwarded:
-            # The trusted proxy appends the address it saw; entries to its
-            # left were written by the client and prove nothing.
-            return forwarded.split(",")[-1].strip()
+    address = _proxy_says(request, settings, "x-forwarded-for")
+    if address:
+        return address
     return request.client.host if request.client else "unknown"
 
 
