@@ -58,7 +58,13 @@ FIELDS: tuple[str, ...] = (
     "policy_version",
     "session_counter",
     "objected",
+    "account_id",
+    "gallery_salt",
+    "email_confirmed",
+    "api_tokens",
 )
+#: Fields that are bookkeeping, not personal data: never shown as "your data".
+TECHNICAL_FIELDS: tuple[str, ...] = ("account_id", "gallery_salt", "api_tokens")
 ROLES = ("user", "admin")
 TABLE = "accounts"
 TEMP_PREFIX = ".accounts-"
@@ -80,13 +86,33 @@ class Account:
     session_counter: int = 0
     #: The user objects to processing beyond what the account needs.
     objected: bool = False
+    #: The identity: random, never reused, never changed. Sessions, links and
+    #: tokens name this, never the username, which can be freed and taken again.
+    account_id: str = dataclasses.field(default_factory=lambda: new_random_id(16))
+    #: Random value the browser gallery's key is derived from; deleting the
+    #: account deletes it, which makes every copy of the gallery unreadable.
+    gallery_salt: str = dataclasses.field(default_factory=lambda: new_random_id(32))
+    #: Whether the email address was confirmed by a one-use link.
+    email_confirmed: bool = True
+    #: API tokens as stored: hashes and bookkeeping, never the secret.
+    api_tokens: tuple[dict[str, Any], ...] = ()
 
     def record(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        record = dataclasses.asdict(self)
+        record["api_tokens"] = [dict(token) for token in self.api_tokens]
+        return record
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Account:
-        return cls(**{name: record[name] for name in FIELDS if name in record})
+        fields = {name: record[name] for name in FIELDS if name in record}
+        if "api_tokens" in fields:
+            fields["api_tokens"] = tuple(dict(t) for t in fields["api_tokens"] or ())
+        return cls(**fields)
+
+
+def new_random_id(nbytes: int) -> str:
+    """A random URL-safe identifier of ``nbytes`` bytes of entropy."""
+    return secrets.token_urlsafe(nbytes)
 
 
 def check_record(record: dict[str, Any]) -> None:
@@ -277,10 +303,24 @@ class AccountStore:
         self._index_generation = -1
         self._by_name: dict[str, int] = {}
         self._by_email: dict[str, int] = {}
+        self._by_id: dict[str, int] = {}
         with self._locked():
             if isinstance(storage, AtomicJSONStorage):
                 storage.remove_orphans()
             storage.read()  # fail now, with the file's name, if it is corrupt
+            self._give_identities()
+
+    def _give_identities(self) -> None:
+        """Give records written before account ids existed an id and a gallery salt, once."""
+        for doc_id, record in self._raw().items():
+            missing = {
+                name: new_random_id(size)
+                for name, size in (("account_id", 16), ("gallery_salt", 32))
+                if not record.get(name)
+            }
+            if missing:
+                self._table.update(missing, doc_ids=[int(doc_id)])
+                self._index_generation = -1
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> AccountStore:
@@ -329,11 +369,13 @@ class AccountStore:
         return data.get(TABLE, {})
 
     def _reindex(self, table: dict[str, dict[str, Any]]) -> None:
-        by_name, by_email = {}, {}
+        by_name, by_email, by_id = {}, {}, {}
         for doc_id, record in table.items():
             by_name[str(record.get("username", "")).lower()] = int(doc_id)
             by_email[str(record.get("email", "")).lower()] = int(doc_id)
-        self._by_name, self._by_email = by_name, by_email
+            if record.get("account_id"):
+                by_id[str(record["account_id"])] = int(doc_id)
+        self._by_name, self._by_email, self._by_id = by_name, by_email, by_id
         self._index_generation = self._storage.generation
 
     def _set(self, doc_id: int, fields: dict[str, Any]) -> None:
@@ -385,6 +427,14 @@ class AccountStore:
             record = table.get(str(doc_id)) if doc_id is not None else None
             return Account.from_record(record) if record else None
 
+    def get_by_id(self, account_id: str) -> Account | None:
+        """The account whose identity is ``account_id``, or None (deleted, never existed)."""
+        with self._thread_lock:
+            table = self._raw()
+            doc_id = self._by_id.get(account_id)
+            record = table.get(str(doc_id)) if doc_id is not None else None
+            return Account.from_record(record) if record else None
+
     def all(self) -> list[Account]:
         """Every account, in sign-up order."""
         with self._thread_lock:
@@ -418,6 +468,8 @@ class AccountStore:
                 raise Conflict(f"The username {account.username!r} is taken.")
             if account.email.lower() in self._by_email:
                 raise Conflict("An account with this email already exists.")
+            if account.account_id in self._by_id:
+                raise Conflict("This account id exists already.")
             # Ids come from the file, not TinyDB's in-process counter, which
             # another process may have moved past.
             doc_id = max((int(k) for k in table), default=0) + 1
@@ -430,6 +482,8 @@ class AccountStore:
             doc_id, record = self._require(username)
             merged = {**record, **fields}
             check_record(merged)
+            if "account_id" in fields and fields["account_id"] != record.get("account_id"):
+                raise ValidationError("An account's id never changes.")
             if "username" in fields and fields["username"].lower() != username.lower():
                 if fields["username"].lower() in self._by_name:
                     raise Conflict(f"The username {fields['username']!r} is taken.")

@@ -399,6 +399,8 @@ class Studio:
         account = self.store.require(username)
         stored = account.record()
         stored["password_hash"] = PasswordHasher.describe(account.password_hash)
+        # The salt is half of the gallery key's material: say it exists, never show it.
+        stored["gallery_salt"] = "set (random; your gallery's key is derived from it)"
         return {
             "stored": stored,
             "effective_role": self.role_of(account),

@@ -29,12 +29,37 @@ def make(name: str = "ada", credits: int = 10, email: str | None = None) -> Acco
 
 
 def test_add_get_case_insensitive(store: AccountStore) -> None:
-    store.add(make("Ada"))
-    assert store.get("ada") == make("Ada")
+    added = store.add(make("Ada"))
+    assert store.get("ada") == added
     assert store.get("ADA").username == "Ada"
     assert store.get("bob") is None
     assert "ada" in store and "bob" not in store
     assert store.get_by_email("ADA@example.org").username == "Ada"
+
+
+def test_identity_is_a_random_id_never_reused(store: AccountStore) -> None:
+    first = store.add(make("ada"))
+    assert store.get_by_id(first.account_id) == first
+    assert len(first.account_id) >= 20 and len(first.gallery_salt) >= 40
+    with pytest.raises(ValidationError):
+        store.update("ada", account_id="chosen")
+    store.delete("ada")
+    again = store.add(make("ada"))
+    assert again.account_id != first.account_id
+    assert again.gallery_salt != first.gallery_salt
+    assert store.get_by_id(first.account_id) is None
+    assert store.get_by_id(again.account_id).username == "ada"
+
+
+def test_old_records_get_an_identity_once(tmp_path: Path) -> None:
+    path = tmp_path / "accounts.json"
+    legacy = {"username": "old", "email": "old@example.org", "password_hash": "h", "credits": 1}
+    path.write_text(json.dumps({"accounts": {"1": legacy}}))
+    store = AccountStore.open(path)
+    given = store.require("old")
+    assert given.account_id and given.gallery_salt
+    store.close()
+    assert AccountStore.open(path).require("old").account_id == given.account_id
 
 
 def test_duplicates_refused(store: AccountStore) -> None:
