@@ -103,6 +103,13 @@ class Settings:
     log_level: str = _opt(
         "INFO", "Log level of the server (prompts are never logged at any level)."
     )
+    max_batch: int = _opt(
+        0, "Most images run together in one model call (0: from the GPU's memory; 1 on a CPU)."
+    )
+    batch_gather_ms: float = _opt(
+        10.0, "Milliseconds a batch waits for compatible requests from other users."
+    )
+    max_waiting: int = _opt(3, "Most generation requests one user may have waiting at once.")
 
     def __post_init__(self) -> None:
         if self.data_dir is None:
@@ -121,6 +128,10 @@ class Settings:
         self.admin_usernames = [name.lower() for name in self.admin_usernames]
         if self.signup_credits < 0:
             raise ValidationError("signup_credits cannot be negative.")
+        if self.max_batch < 0 or self.max_waiting < 1 or self.batch_gather_ms < 0:
+            raise ValidationError(
+                "max_batch must be 0 or more, max_waiting 1 or more, batch_gather_ms 0 or more."
+            )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

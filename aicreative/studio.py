@@ -49,6 +49,7 @@ from .errors import (
     PermissionDenied,
     ValidationError,
 )
+from .scheduler import Scheduler, WaitCallback
 from .store import Account, AccountStore
 
 if TYPE_CHECKING:
@@ -158,6 +159,13 @@ class Studio:
         key = secret_key or self.settings.secret_key or secrets.token_urlsafe(48)
         self.tokens = Tokens(key, self.settings.session_days)
         self.throttle = throttle or LoginThrottle()
+        self.scheduler = Scheduler(
+            self.backend,
+            max_batch=self.settings.max_batch
+            or int(getattr(self.backend, "suggested_max_batch", 1)),
+            gather_ms=self.settings.batch_gather_ms,
+            max_waiting=self.settings.max_waiting,
+        )
         self.reset_limit = RateLimit(limit=3, window=3600)
         self.client_reset_limit = RateLimit(limit=10, window=3600)
 
@@ -326,8 +334,15 @@ class Studio:
         username: str,
         request: GenerationRequest,
         on_progress: ProgressCallback | None = None,
+        on_wait: WaitCallback | None = None,
     ) -> GenerationResult:
         """Charge, generate, and return the images; refund on any failure.
+
+        The request waits its turn in :attr:`scheduler` (fair between users,
+        batched with theirs); ``on_wait(place, seconds)`` tells the caller
+        where it stands until it starts, then ``on_progress(step, total)``.
+        A request over the user's cap of waiting requests is refused before
+        anything is charged.
 
         >>> studio = Studio.local()
         >>> _ = studio.signup("bob", "bob@example.org", "a long password")
@@ -339,10 +354,16 @@ class Studio:
             raise ValidationError("A generation needs a GenerationRequest.")
         request = request.with_seed()
         cost = request.cost
-        self.store.charge(username, cost)
+        # In line by identity, not by name: a rename does not jump the queue.
+        ticket = self.scheduler.reserve(self.store.require(username).account_id, request)
+        try:
+            self.store.charge(username, cost)
+        except BaseException:
+            self.scheduler.withdraw(ticket)
+            raise
         started = time.perf_counter()
         try:
-            pictures = self.backend.generate(request, on_progress)
+            pictures = self.scheduler.run(ticket, on_progress, on_wait)
             if len(pictures) != request.num_images:
                 raise BackendError(
                     f"The image backend returned {len(pictures)} images instead of "

@@ -23,6 +23,8 @@ class DemoBackend:
 
     name = "demo"
     label = LABEL
+    #: Cheap and thread-safe: the scheduler may run this many requests at once.
+    parallel = 4
 
     def generate(
         self, request: GenerationRequest, on_progress: ProgressCallback | None = None

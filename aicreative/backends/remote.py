@@ -96,6 +96,10 @@ class RemoteBackend:
     to share one or to test (it must offer ``text_to_image``).
     """
 
+    #: Each request waits on the network, not on this machine: the scheduler
+    #: may keep this many in flight at once.
+    parallel = 4
+
     name = "remote"
 
     def __init__(

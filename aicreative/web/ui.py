@@ -28,6 +28,9 @@ from .account import DONE, account_forms
 log = logging.getLogger(__name__)
 
 ADMIN_PAGE = 20
+#: Generation events Gradio lets into the handler at once; the rest wait in
+#: Gradio's queue. Each user's share is capped by the scheduler (max_waiting).
+QUEUE_LIMIT = 64
 SIZES = ["512x512", "768x768", "1024x1024", "512x768", "768x512", "384x384", "256x256"]
 #: Runs when a component mounts; waits for gallery.js (loaded from the head).
 _WITH_GALLERY = (
@@ -94,6 +97,21 @@ def header_html(studio: Studio, username: str, csrf_token: str, renamed_from: st
         '<button type="submit" data-testid="logout">Log out</button></form>'
         "</div></div>"
     )
+
+
+def waiting_text(place: int, seconds: float | None) -> str:
+    """What a request in line shows: its place and, once measured, the wait.
+
+    >>> waiting_text(1, None)
+    'Next in line'
+    >>> waiting_text(3, 4.26)
+    'In line: 3rd, about 4 s'
+    """
+    if place <= 1 and not seconds:
+        return "Next in line"
+    suffix = {1: "st", 2: "nd", 3: "rd"}.get(place if place < 20 else place % 10, "th")
+    wait = f", about {max(1, round(seconds))} s" if seconds else ""
+    return f"In line: {place}{suffix}{wait}"
 
 
 def _status(message: str, kind: str = "info") -> str:
@@ -241,9 +259,13 @@ def build_ui(studio: Studio, csrf_for: Any) -> gr.Blocks:
                 cancels.check(username)
                 progress((step, total), desc="Generating", unit="steps")
 
+            def on_wait(place: int, seconds: float | None) -> None:
+                cancels.check(username)
+                progress(0, desc=waiting_text(place, seconds))
+
             progress(0, desc="Starting")
             studio.record_use(username)
-            result = studio.generate(username, gen, on_progress=on_progress)
+            result = studio.generate(username, gen, on_progress=on_progress, on_wait=on_wait)
         except AICreativeError as exc:
             return (
                 gr.update(),
@@ -450,7 +472,9 @@ def build_ui(studio: Studio, csrf_for: Any) -> gr.Blocks:
             [prompt, negative, size, steps, guidance, seed, random_seed, count],
             [latest, status, header],
             api_name="generate",
-            concurrency_limit=4,
+            # The scheduler (aicreative/scheduler.py) orders and batches the
+            # requests fairly; Gradio's own FIFO in front of it would undo that.
+            concurrency_limit=QUEUE_LIMIT,
             # The progress bar sits where the images will appear, not over the
             # header (which would hide the balance and the log-out button).
             show_progress_on=[status, latest],
