@@ -353,3 +353,43 @@ def test_tiny_pipeline_batch_is_identical_to_alone(
     for request, image in zip(guided, together, strict=True):
         single = backend.generate(request)[0]
         assert np.abs(np.asarray(image, np.int16) - np.asarray(single, np.int16)).max() <= 1
+
+
+# -- in the browser: the place in line is shown before the progress ---------
+
+
+@pytest.mark.browser
+def test_create_tab_shows_the_place_in_line(chromium: Any, web: Any) -> None:
+    pytest.importorskip("playwright")
+    import re
+
+    from playwright.sync_api import expect
+
+    from tests.fixtures_browser import WAIT_MS, new_context, set_number, signup_in_browser
+
+    # One worker, as with a real model, so that the second user waits.
+    web.studio.scheduler = Scheduler(web.studio.backend, workers=1)
+    first, second = new_context(chromium), new_context(chromium)
+    try:
+        busy, waiting = first.new_page(), second.new_page()
+        signup_in_browser(busy, web.url, "busy")
+        signup_in_browser(waiting, web.url, "waiting")
+        for page in (busy, waiting):
+            page.get_by_text("Advanced", exact=True).click()
+            set_number(page, "steps", 20)
+        set_number(busy, "count", 4)
+        busy.fill("#prompt textarea", "four slow kites")
+        waiting.fill("#prompt textarea", "one kite")
+        busy.click("#generate")
+        expect(busy.get_by_text(re.compile("Generating")).first).to_be_visible(timeout=WAIT_MS)
+        waiting.click("#generate")
+        # The busy user's other images wait their turn; this user is next.
+        expect(waiting.get_by_text(re.compile(r"In line: 2nd|Next in line")).first).to_be_visible(
+            timeout=WAIT_MS
+        )
+        expect(waiting.get_by_test_id("latest-image")).to_have_count(1, timeout=WAIT_MS)
+        # Round robin: the waiting user's one image came before all 4 of the first user's.
+        assert busy.get_by_test_id("latest-image").count() == 0
+    finally:
+        first.close()
+        second.close()
