@@ -71,6 +71,9 @@ class Settings:
     device: str = _opt(
         "auto", "Torch device for diffusers: auto (CUDA, then MPS, then CPU), cuda, mps or cpu."
     )
+    cpu_precision: str = _opt(
+        "auto", "OpenVINO precision on a CPU: auto (measured once on this machine), bf16 or f32."
+    )
     hf_token: str = _opt("", "Hugging Face token for the remote backend (or HF_TOKEN).")
     endpoint_url: str = _opt("", "URL of a dedicated inference endpoint for the remote backend.")
     remote_timeout: float = _opt(120.0, "Seconds to wait for the remote backend before giving up.")
@@ -119,6 +122,8 @@ class Settings:
             raise ValidationError(
                 f"Unknown backend {self.backend!r}; choose one of {', '.join(BACKEND_CHOICES)}."
             )
+        if self.cpu_precision not in ("auto", "bf16", "f32"):
+            raise ValidationError("cpu_precision must be auto, bf16 or f32.")
         if self.tiny_autoencoder not in ("auto", "on", "off"):
             raise ValidationError("tiny_autoencoder must be auto, on or off.")
         if self.smtp_security not in ("starttls", "tls", "none"):

@@ -45,8 +45,9 @@ VARIANTS = {
     "diffusers-taesd": "diffusers backend fp32 + TAESD",
     "openvino-taesd": "OpenVINO backend + TAESD (OpenVINO's CPU precision)",
     "openvino-taesd-f32": "OpenVINO backend + TAESD, forced fp32",
+    "auto": "what the app picks here (calibrated once, cached in the data dir)",
 }
-DEFAULT_VARIANTS = "plain,diffusers-taesd,openvino-taesd"
+DEFAULT_VARIANTS = "plain,diffusers-taesd,openvino-taesd,openvino-taesd-f32,auto"
 
 # stabilityai/sd-turbo's configs (unet/, vae/, text_encoder/ config.json),
 # written out because nothing can be downloaded here.
@@ -262,6 +263,15 @@ def load_variant(args: argparse.Namespace) -> Any:
         assert ov_backend.uses_tiny_autoencoder and not ov_backend.exported
         print(MARK + json.dumps({"label": ov_backend.label}), flush=True)
         return lambda seed: ov_backend.generate(request(seed))[0]
+    if variant == "auto":
+        # What the app itself picks on this machine: calibration (measured once,
+        # cached in the data dir, so a second benchmark run reads the decision).
+        from aicreative.backends import create_backend
+
+        choice = create_backend(_settings(args, "on"))
+        print(MARK + json.dumps({"label": choice.backend.label}), flush=True)
+        log(f"auto: {choice.reason}")
+        return lambda seed: choice.backend.generate(request(seed))[0]
     raise SystemExit(f"unknown variant {variant}")
 
 

@@ -26,6 +26,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -625,12 +626,26 @@ def fake_openvino(settings: Settings) -> FakeBackend:
     return FakeBackend("openvino")
 
 
+class SlowFake(FakeBackend):
+    def generate(self, request: Any, on_progress: Any = None) -> Any:
+        time.sleep(0.05)
+        return super().generate(request, on_progress)
+
+
+def slow_fake_diffusers(settings: Settings) -> FakeBackend:
+    return SlowFake("diffusers")
+
+
 def failing_diffusers(settings: Settings) -> FakeBackend:
     raise OSError("CUDA driver too old")
 
 
 @pytest.fixture
-def auto_settings(tmp_path: Path) -> Settings:
+def auto_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    from aicreative.backends import calibration
+
+    # The same candidates on every CPU: no native bf16 here.
+    monkeypatch.setattr(calibration, "cpu_flags", lambda: ("test CPU", "avx2"))
     return Settings(data_dir=tmp_path, backend="auto")
 
 
@@ -643,10 +658,12 @@ def test_auto_on_a_cpu_picks_openvino(
     auto_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(backends, "_gpu_device", lambda settings: None)
-    use(monkeypatch, openvino="fake_openvino", diffusers="fake_diffusers")
+    use(monkeypatch, openvino="fake_openvino", diffusers="slow_fake_diffusers")
     choice = create_backend(auto_settings)
+    # On a CPU the choice is measured (tests/test_calibration.py has the details).
     assert choice.name == "openvino"
-    assert choice.reason == "openvino: no GPU was found, so openvino comes first in the auto order"
+    assert choice.reason.startswith("openvino: no GPU was found; openvino-")
+    assert "measured fastest here" in choice.reason and "diffusers " in choice.reason
 
 
 def test_auto_on_a_gpu_picks_diffusers_then_openvino(
@@ -677,7 +694,7 @@ def test_auto_without_openvino_picks_diffusers_on_the_cpu(
     use(monkeypatch, diffusers="fake_diffusers")
     choice = create_backend(auto_settings)
     assert choice.name == "diffusers"
-    assert choice.reason.startswith("diffusers: no GPU was found, and the backends before it")
+    assert choice.reason.startswith("diffusers: no GPU was found; diffusers measured fastest")
     assert "openvino: a package is missing (openvino)" in choice.reason
 
 
@@ -693,8 +710,9 @@ def test_auto_without_torch_falls_back_to_demo(
     choice = create_backend(auto_settings)
     assert choice.name == "demo"
     assert choice.reason == (
-        "demo: no model backend could load (openvino: a package is missing (torch); "
-        "diffusers: a package is missing (torch))"
+        "demo: no model backend could load (no CPU backend could load: openvino-f32: "
+        "openvino: a package is missing (torch); diffusers: diffusers: a package is missing "
+        "(torch))"
     )
 
 
@@ -713,3 +731,23 @@ def test_gpu_detection_follows_the_device_setting(
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     assert backends._gpu_device(Settings(data_dir=tmp_path)) is None
+
+
+def test_a_repeated_prompt_skips_the_text_encoder(
+    taesd_backend: ovb.OpenVINOBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    taesd_backend._prompts.clear()
+    calls: list[int] = []
+    real = taesd_backend._run_text_encoder
+    monkeypatch.setattr(
+        taesd_backend, "_run_text_encoder", lambda text: calls.append(1) or real(text)
+    )
+    first = taesd_backend.generate(
+        req("a repeated prompt", guidance=2.0, negative_prompt="fog", seed=3)
+    )
+    again = taesd_backend.generate(
+        req("a repeated prompt", guidance=2.0, negative_prompt="fog", seed=3)
+    )
+    assert len(calls) == 2  # the prompt and the negative prompt, once each
+    assert np.array_equal(pixels(first[0]), pixels(again[0]))
+    assert len(taesd_backend._prompts) == 2 and taesd_backend._prompts.hits == 2

@@ -114,6 +114,11 @@ def _gpu_device(settings: Settings) -> str | None:
 
 def create_backend(settings: Settings) -> BackendChoice:
     """The backend that settings ask for; ``auto`` falls back and says why."""
+    from . import calibration
+
+    if settings.backend == "openvino":
+        backend, why = calibration.choose_for_settings(settings, openvino_only=True)
+        return BackendChoice(backend, f"openvino chosen by the backend setting; {why}")
     if settings.backend != "auto":
         backend = load_backend(settings.backend, settings)
         return BackendChoice(backend, f"{settings.backend} chosen by the backend setting")
@@ -125,7 +130,19 @@ def create_backend(settings: Settings) -> BackendChoice:
         where = "the device setting is cpu"
     else:
         where = "no GPU was found"
-    for name in _auto_order(settings):
+    if not gpu:
+        # On a CPU the fastest configuration depends on the CPU: measure it
+        # (once per machine, cached) instead of trusting an order.
+        try:
+            backend, why = calibration.choose_for_settings(settings)
+        except BackendUnavailable as exc:
+            reasons.append(str(exc))
+            log.info("auto backend: %s", exc)
+        else:
+            reason = f"{backend.name}: {where}; {why}"
+            log.info("auto backend: %s", reason)
+            return BackendChoice(backend, reason)
+    for name in _auto_order(settings) if gpu else ["demo"]:
         try:
             backend = load_backend(name, settings)
         except BackendUnavailable as exc:

@@ -104,6 +104,7 @@ from filelock import FileLock, Timeout  # noqa: E402
 
 from . import BackendUnavailable  # noqa: E402
 from .base import GenerationRequest, ProgressCallback, short_model_name  # noqa: E402
+from .prompt_cache import PromptCache  # noqa: E402
 
 if TYPE_CHECKING:
     import torch
@@ -781,6 +782,7 @@ class OpenVINOBackend:
         del text_encoder
         self.precision = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
         self._text_encoder = compiled.create_infer_request()
+        self._prompts: PromptCache[np.ndarray] = PromptCache()
         self._compiled: _Compiled | None = None
         if compile_size:
             side = compile_size // manifest["vae_scale_factor"]
@@ -897,6 +899,11 @@ class OpenVINOBackend:
         return images
 
     def _encode(self, text: str) -> np.ndarray:
+        # Repeated prompts (generate again, each image of a request, the
+        # same negative prompt) skip the text encoder; memory only.
+        return self._prompts.get(text, self._run_text_encoder)
+
+    def _run_text_encoder(self, text: str) -> np.ndarray:
         ids = self._tokenizer(
             text,
             padding="max_length",
@@ -944,5 +951,10 @@ def _report(
 
 
 def create(settings: Settings) -> OpenVINOBackend:
-    """Registry factory. A model that cannot load raises OSError (offline, missing)."""
-    return OpenVINOBackend(settings)
+    """Registry factory. A model that cannot load raises OSError (offline, missing).
+
+    ``cpu_precision`` bf16 or f32 sets OpenVINO's inference precision; auto
+    leaves OpenVINO's own choice (calibration.py measures which is faster).
+    """
+    precision = settings.cpu_precision if settings.cpu_precision != "auto" else None
+    return OpenVINOBackend(settings, inference_precision=precision)

@@ -1,0 +1,278 @@
+"""Choosing the fastest CPU path by measuring it here, once.
+
+Which precision is fastest is a property of the CPU, not of the library: the
+same benchmark ran OpenVINO 2x faster in bf16 than in fp32 on a Zen 4 with
+avx512_bf16, and 1.7x *slower* in bf16 on a Xeon with avx512_bf16 and no
+AMX (``benchmarks/README.md``). No rule of thumb can know that, so on the
+first start on a machine the app times a short run of each viable
+configuration (OpenVINO in bf16 where the CPU has native bf16, OpenVINO in
+fp32, and diffusers, with TAESD where the settings allow it), keeps the
+fastest and caches the decision in the data dir, keyed by the CPU (model
+and flags), the model and the library versions. Later starts read it back
+and build only the winner, so they are as fast as before; a new CPU, model
+or library version measures again.
+
+``AICREATIVE_CPU_PRECISION`` (``bf16`` or ``f32``) skips the measurement.
+The log, ``/healthz`` and the UI's backend label say what was chosen and the
+figure it was chosen on. Calibration runs at start-up, before the server
+takes requests, never during one. This module imports no model library: the
+candidates are built through the backend registry's modules, lazily.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import gc
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .base import Backend, GenerationRequest
+
+if TYPE_CHECKING:
+    from ..config import Settings
+
+log = logging.getLogger(__name__)
+
+CACHE_FILE = "cpu-calibration.json"
+PRECISIONS = ("auto", "bf16", "f32")
+#: CPU flags that change which precision and kernels are fast.
+FLAGS = (
+    "avx2",
+    "avx512f",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx512_fp16",
+    "amx_bf16",
+    "amx_int8",
+    "amx_tile",
+)
+#: What a calibration run makes: the app's default request (sd-turbo's one step).
+CALIBRATION_REQUEST = {"prompt": "a lighthouse at dawn", "seed": 1, "steps": 1}
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    """One configuration to measure: a name and how to build it."""
+
+    name: str
+    build: Callable[[], Backend]
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    """What calibration chose, and on what figures (seconds per image)."""
+
+    winner: str
+    seconds: dict[str, float]
+    measured_at: str
+    cached: bool = False
+    #: Candidates that could not load, with the reason.
+    skipped: tuple[str, ...] = ()
+
+    def summary(self) -> str:
+        """One line for the log, /healthz and the label: the winner and the figures."""
+        others = ", ".join(
+            f"{name} {_secs(secs)} s" for name, secs in self.seconds.items() if name != self.winner
+        )
+        text = f"{self.winner} measured fastest here ({_secs(self.seconds[self.winner])} s/image"
+        text += f"; {others})" if others else ")"
+        when = "cached from " if self.cached else "measured "
+        text = f"{text}, {when}{self.measured_at}"
+        if self.skipped:
+            text += " (could not load: " + "; ".join(self.skipped) + ")"
+        return text
+
+
+def _secs(seconds: float) -> str:
+    return f"{seconds:.2f}" if seconds < 10 else f"{seconds:.1f}"
+
+
+def cpu_flags() -> tuple[str, str]:
+    """(CPU model name, the speed-relevant flags it has), from /proc/cpuinfo."""
+    model, flags = "unknown CPU", set[str]()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and model == "unknown CPU":
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith(("flags", "Features")) and not flags:
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return model, " ".join(flag for flag in FLAGS if flag in flags)
+
+
+def has_native_bf16(flags: str) -> bool:
+    """Whether bf16 runs natively (else OpenVINO falls back to fp32 and bf16 is no option)."""
+    return any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))
+
+
+def calibration_key(settings: Settings) -> str:
+    """A stable key for 'this CPU, this model, these libraries, these choices'."""
+    model, flags = cpu_flags()
+    parts = {
+        "cpu": model,
+        "flags": flags,
+        "cores": os.cpu_count(),
+        "model": settings.model_id,
+        "tiny_autoencoder": settings.tiny_autoencoder,
+        "taesd": settings.taesd_id,
+        "versions": {name: _version(name) for name in ("torch", "diffusers", "openvino")},
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "missing"
+
+
+def candidates(settings: Settings, *, bf16: bool | None = None) -> list[Candidate]:
+    """The viable CPU configurations for ``settings``, in the order they are tried.
+
+    Each is built through the backend registry, so that a test can put a
+    stand-in there; OpenVINO's precision travels in the settings.
+    """
+    from . import load_backend
+
+    if bf16 is None:
+        bf16 = has_native_bf16(cpu_flags()[1])
+
+    def build(name: str, **changes: Any) -> Callable[[], Backend]:
+        return lambda: load_backend(name, dataclasses.replace(settings, **changes))
+
+    found = []
+    if bf16:
+        found.append(Candidate("openvino-bf16", build("openvino", cpu_precision="bf16")))
+    found.append(Candidate("openvino-f32", build("openvino", cpu_precision="f32")))
+    found.append(Candidate("diffusers", build("diffusers")))
+    return found
+
+
+def time_backend(backend: Backend, runs: int = 1) -> float:
+    """Seconds per image at the app's default request, after one warm-up image."""
+    request = GenerationRequest(**CALIBRATION_REQUEST)  # type: ignore[arg-type]
+    backend.generate(request)  # warm-up: first-call set-up is not the steady state
+    best = float("inf")
+    for _ in range(runs):
+        started = time.perf_counter()
+        backend.generate(request)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def choose(
+    settings: Settings,
+    options: list[Candidate],
+    *,
+    measure: Callable[[Backend], float] = time_backend,
+) -> tuple[Backend, Decision]:
+    """The fastest of ``options`` here, from the cached decision or by measuring.
+
+    Each candidate is built, timed and dropped before the next is built, so
+    that two models are never resident together; the winner is then built
+    again (its export and compiled kernels are cached, so that is quick). A
+    candidate that cannot load is skipped and said in the log.
+    """
+    from . import BackendUnavailable
+
+    path = Path(settings.data_dir) / CACHE_FILE
+    key = calibration_key(settings)
+    names = [option.name for option in options]
+    cached = _read(path).get(key)
+    if cached and cached.get("winner") in names:
+        decision = Decision(cached["winner"], cached["seconds"], cached["measured_at"], cached=True)
+        try:
+            backend = _build(options, decision.winner)
+        except (BackendUnavailable, ImportError, OSError) as exc:
+            log.warning("calibrated choice %s no longer loads (%s); measuring again", cached, exc)
+        else:
+            log.info("cpu calibration: %s", decision.summary())
+            return backend, decision
+    seconds: dict[str, float] = {}
+    failures: list[str] = []
+    started = time.perf_counter()
+    for option in options:
+        try:
+            backend = option.build()
+        except (BackendUnavailable, ImportError, OSError, ValueError, RuntimeError) as exc:
+            failures.append(f"{option.name}: {exc}")
+            log.info("cpu calibration: skipping %s (%s)", option.name, exc)
+            continue
+        try:
+            seconds[option.name] = measure(backend)
+        finally:
+            del backend
+            gc.collect()
+        log.info("cpu calibration: %s %.2f s/image", option.name, seconds[option.name])
+    if not seconds:
+        raise BackendUnavailable("no CPU backend could load: " + "; ".join(failures))
+    winner = min(seconds, key=seconds.__getitem__)
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    decision = Decision(winner, seconds, now, skipped=tuple(failures))
+    _write(path, key, {"winner": winner, "seconds": seconds, "measured_at": now})
+    log.info("cpu calibration: %s (took %.0f s)", decision.summary(), time.perf_counter() - started)
+    return _build(options, winner), decision
+
+
+def choose_for_settings(settings: Settings, *, openvino_only: bool = False) -> tuple[Backend, str]:
+    """The CPU backend for ``settings`` and the reason to show for it.
+
+    ``AICREATIVE_CPU_PRECISION`` set to bf16 or f32 builds OpenVINO in that
+    precision without measuring; ``auto`` measures the viable configurations
+    (once per machine), unless only one is viable.
+    """
+    from . import load_backend
+
+    if settings.cpu_precision in ("bf16", "f32"):
+        backend = load_backend("openvino", settings)
+        return backend, f"OpenVINO in {settings.cpu_precision}, set by AICREATIVE_CPU_PRECISION"
+    options = candidates(settings)
+    if openvino_only:
+        options = [option for option in options if option.name.startswith("openvino")]
+    if len(options) == 1:
+        return options[0].build(), f"{options[0].name}, the only viable configuration here"
+    backend, decision = choose(settings, options)
+    measured = decision.seconds[decision.winner]
+    backend.label = f"{backend.label}; {_secs(measured)} s/image measured here"  # type: ignore[misc]
+    return backend, decision.summary()
+
+
+def _build(options: list[Candidate], name: str) -> Backend:
+    return next(option for option in options if option.name == name).build()
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write(path: Path, key: str, decision: dict[str, Any]) -> None:
+    # Kept small: one decision per key, the newest few keys only.
+    data = _read(path)
+    data[key] = decision
+    data = dict(list(data.items())[-8:])
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".calibration-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
