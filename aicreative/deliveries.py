@@ -161,6 +161,11 @@ class Deliveries:
                 "The server is restarting; the generation stopped and your credits were refunded."
             )
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`shutdown` began (nothing new is held or started)."""
+        return self._closed
+
     def running_count(self, account_id: str) -> int:
         with self._lock:
             return self._running.get(account_id, 0)
