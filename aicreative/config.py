@@ -26,6 +26,9 @@ SECRET_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
 #: Secrets that ship in docs and examples; refused outright.
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev", "test", "xxx"})
 BACKEND_CHOICES = ("auto", "demo", "diffusers", "openvino", "remote")
+#: The privacy policy (v2, section 3) promises that a finished image waits in
+#: memory for its browser no longer than this; the setting may only shorten it.
+MAX_DELIVERY_MINUTES = 30.0
 
 
 def default_data_dir() -> Path:
@@ -80,8 +83,8 @@ class Settings:
     signup_credits: int = _opt(10, "Credits granted to each new account.")
     delivery_minutes: float = _opt(
         30.0,
-        "Minutes a finished image may wait in server memory (never on disk) for its browser; "
-        "refunded after if it never reached it.",
+        "Minutes (at most 30, as the privacy policy says) a finished image may wait in server "
+        "memory, never on disk, for its browser; refunded after if it never reached it.",
     )
     delivery_max_per_account: int = _opt(
         20, "Finished results waiting for their browser, at most, per account."
@@ -141,10 +144,13 @@ class Settings:
         self.admin_usernames = [name.lower() for name in self.admin_usernames]
         if self.signup_credits < 0:
             raise ValidationError("signup_credits cannot be negative.")
-        if self.delivery_minutes <= 0 or self.demo_step_delay < 0:
+        if not 0 < self.delivery_minutes <= MAX_DELIVERY_MINUTES:
             raise ValidationError(
-                "delivery_minutes must be positive and demo_step_delay not negative."
+                f"delivery_minutes must be above 0 and at most {MAX_DELIVERY_MINUTES:g} "
+                "(the privacy policy promises no longer)."
             )
+        if self.demo_step_delay < 0:
+            raise ValidationError("demo_step_delay cannot be negative.")
         for name in (
             "delivery_max_per_account",
             "delivery_max_mb_per_account",
