@@ -83,10 +83,14 @@ def cost_of(count: int) -> int:
     return GenerationRequest("x", num_images=count).cost
 
 
-def server_function(client: httpx.Client, name: str, data: Any) -> Any:
-    """Call a server function of the gallery's gr.HTML as the page's JS client does."""
+def server_function(client: httpx.Client, name: str, data: Any, elem_id: str = "ac-gallery") -> Any:
+    """Call a server function of the gallery's gr.HTML as the page's JS client does.
+
+    The Create tab's ``latest`` gr.HTML has the same functions (the Gallery
+    tab's component mounts only when the tab is opened).
+    """
     config = client.get("/config").json()
-    (gallery,) = [c for c in config["components"] if c["props"].get("elem_id") == "ac-gallery"]
+    (gallery,) = [c for c in config["components"] if c["props"].get("elem_id") == elem_id]
     assert name in gallery["props"].get("server_fns", []), gallery["props"].get("server_fns")
     response = client.post(
         "/gradio_api/component_server",
@@ -200,7 +204,7 @@ def test_a_client_that_never_comes_back_is_refunded_when_the_result_expires(
     assert balance(server, "ada") == SIGNUP
     assert pending(ada) == {"results": [], "notice": "", "running": 0}
     _, again, _ = gradio_call(ada, "session", [])
-    assert "refunded" not in again[1]
+    assert "delivery-notice" not in again[1]
     clock.now += 3600
     server.studio.deliveries.expire()
     assert balance(server, "ada") == SIGNUP  # exactly once
@@ -220,11 +224,15 @@ def test_a_delivered_result_carries_its_id_and_is_never_refunded(
         "unsent": 0,
         "running": 0,
     }
+    # The same functions answer on the Create tab's component (mounted at load).
+    (again,) = server_function(ada, "pending_deliveries", [], elem_id="latest")["results"]
+    assert again["delivery"] == payload["delivery"]
     # A client that keeps the images and never acknowledges gets no refund.
     clock.now += 3600
     server.studio.deliveries.expire()
     assert balance(server, "ada") == SIGNUP - cost_of(2)
     assert pending(ada)["results"] == []
+    assert server_function(ada, "ack_delivery", payload["delivery"], elem_id="latest") is False
 
 
 def test_a_server_restart_refunds_what_never_reached_the_browser(

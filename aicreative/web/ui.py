@@ -381,6 +381,8 @@ def build_ui(studio: Studio, csrf_for: Any) -> gr.Blocks:
                             ),
                             elem_id="latest",
                             apply_default_css=False,
+                            # Also here: the Gallery tab mounts only when opened.
+                            server_functions=delivery_functions(studio),
                         )
             with gr.Tab("Gallery", id="gallery", elem_id="tab-gallery"):
                 gr.HTML(
