@@ -227,6 +227,15 @@ class Deliveries:
             self._drop(held)
             return True
 
+    def forget(self, account_id: str) -> int:
+        """The account was deleted: drop everything held for it (nobody to refund)."""
+        with self._lock:
+            mine = [h for h in self._held.values() if h.account_id == account_id]
+            for held in mine:
+                self._drop(held)
+            self._refunded.pop(account_id, None)
+            return len(mine)
+
     def pending(self, account_id: str) -> Pending:
         """Everything held for ``account_id`` (now counted as sent) and what to tell the user."""
         with self._lock:

@@ -536,8 +536,10 @@ class Studio:
     def admin_delete(self, actor: str, username: str) -> None:
         """An admin deletes an account."""
         self.require_admin(actor)
-        if not self.store.delete(username):
+        account = self.store.get(username)
+        if account is None or not self.store.delete(username):
             raise NotFound(f"No account named {username!r}.")
+        self.deliveries.forget(account.account_id)
 
     def set_role(self, username: str, role: str) -> PublicAccount:
         """Promote or demote (operators' CLI; not exposed to the web)."""
@@ -599,6 +601,7 @@ class Studio:
         """Remove the record at once (every session dies with it) and confirm by email."""
         account = self.store.require(username)
         self.store.delete(account.username)
+        self.deliveries.forget(account.account_id)  # its held images go with it
         log.info("account deleted: %s", account.username)
         # A confirmation is part of the request the user made, so it goes out
         # even to those who objected to other emails.

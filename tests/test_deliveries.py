@@ -226,6 +226,23 @@ def test_studio_refunds_by_account_id_even_after_a_rename(studio: Studio, user: 
 
 
 def test_studio_refund_of_a_deleted_account_is_dropped(studio: Studio, user: str) -> None:
-    studio.deliveries.hold(studio.account_id(user), payload(), cost=3, nbytes=1)
+    account_id = studio.account_id(user)
     studio.delete_account_now(user)
+    # A generation that finishes after its account was deleted.
+    studio.deliveries.hold(account_id, payload(), cost=3, nbytes=1)
     assert studio.shutdown(wait=0) == 1  # nothing to refund to, and no crash
+
+
+def test_deleting_an_account_drops_what_is_held_for_it(studio: Studio, user: str) -> None:
+    studio.signup("bob", "bob@example.org", "another long password")
+    studio.deliveries.hold(studio.account_id(user), payload(), cost=1, nbytes=1)
+    studio.deliveries.hold(studio.account_id("bob"), payload(), cost=1, nbytes=1)
+    studio.delete_account("ada", "correct horse battery", "ada")
+    assert studio.deliveries.stats()["held"] == 1
+    studio.set_role("bob", "admin")
+    studio.signup("cyd", "cyd@example.org", "another long password")
+    cyd = studio.account_id("cyd")
+    studio.deliveries.hold(cyd, payload(), cost=1, nbytes=1)
+    studio.admin_delete("bob", "cyd")
+    assert studio.deliveries.pending(cyd).results == []
+    assert studio.deliveries.stats()["held"] == 1

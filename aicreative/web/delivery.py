@@ -98,7 +98,8 @@ def delivery_functions(studio: Studio) -> list[Any]:
         pending = studio.deliveries.pending(who[1]).as_dict()
         balance = studio.balance(who[0])
         for result in pending["results"]:
-            result["balance"] = balance  # the one held may be stale
+            # As they are now: the balance moved on, the username may have changed.
+            result["balance"], result["user"] = balance, who[0]
         return pending
 
     return [ack_delivery, pending_deliveries]
