@@ -172,7 +172,22 @@ def test_a_client_that_leaves_mid_run_gets_its_images_at_the_next_load(
     assert isinstance(result["delivery"], str) and len(result["delivery"]) >= 24
     assert result["balance"] == SIGNUP - spent
     assert ack(bob, result["delivery"]) is False
+    for junk in (None, 7, ["x", "y"], {"delivery": result["delivery"]}, "x" * 5000):
+        assert ack(ada, junk) is False  # a clear no, never a 500
     assert server.studio.deliveries.stats()["held"] == 1
+    # Without a session, Gradio's own login check answers before the function runs.
+    config = ada.get("/config").json()
+    (gallery,) = [c for c in config["components"] if c["props"].get("elem_id") == "ac-gallery"]
+    anonymous = server.client().post(
+        "/gradio_api/component_server",
+        json={
+            "session_hash": "abc",
+            "component_id": gallery["id"],
+            "fn_name": "pending_deliveries",
+            "data": [],
+        },
+    )
+    assert anonymous.status_code in (401, 403), anonymous.status_code
 
     # Credits spent == images delivered, and nothing more happens later.
     per_image = cost_of(1)
