@@ -126,13 +126,14 @@ def test_reload_mid_generation_recovers_the_images_and_balance_agrees(
         _wait_finished(web)
         assert web.store.get("ada").credits == 10 - 2 * per_image  # charged, and made
 
-        # What the page can fetch now, plus what its gallery already took and
-        # acknowledged (once the gallery script recovers results itself).
+        # What the page can fetch now, or what its gallery already took (once
+        # the gallery script recovers results itself, it stores and then
+        # acknowledges them: between the two, both may show the same images).
         gallery_before = _gallery_count(page)
         got = page.evaluate(PENDING_JS)
         recovered = sum(len(r["images"]) for r in got["results"])
         assert got["running"] == 0
-        assert recovered + gallery_before == 2, (recovered, gallery_before, got["notice"])
+        assert max(recovered, gallery_before) == 2, (recovered, gallery_before, got["notice"])
         if recovered:
             assert got["notice"] == "2 images from your last session were recovered."
             (result,) = got["results"]
