@@ -26,6 +26,9 @@ SECRET_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
 #: Secrets that ship in docs and examples; refused outright.
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev", "test", "xxx"})
 BACKEND_CHOICES = ("auto", "demo", "diffusers", "openvino", "remote")
+#: The privacy policy (v2, section 3) promises that a finished image waits in
+#: memory for its browser no longer than this; the setting may only shorten it.
+MAX_DELIVERY_MINUTES = 30.0
 
 
 def default_data_dir() -> Path:
@@ -77,7 +80,27 @@ class Settings:
     hf_token: str = _opt("", "Hugging Face token for the remote backend (or HF_TOKEN).")
     endpoint_url: str = _opt("", "URL of a dedicated inference endpoint for the remote backend.")
     remote_timeout: float = _opt(120.0, "Seconds to wait for the remote backend before giving up.")
+    demo_step_delay: float = _opt(
+        0.0, "Seconds the demo backend waits per step (to try slow generations; tests)."
+    )
     signup_credits: int = _opt(10, "Credits granted to each new account.")
+    delivery_minutes: float = _opt(
+        30.0,
+        "Minutes (at most 30, as the privacy policy says) a finished image may wait in server "
+        "memory, never on disk, for its browser; refunded after if it never reached it.",
+    )
+    delivery_max_per_account: int = _opt(
+        20, "Finished results waiting for their browser, at most, per account."
+    )
+    delivery_max_mb_per_account: int = _opt(
+        64, "Memory (MB) for finished images waiting for their browser, per account."
+    )
+    delivery_max_results: int = _opt(
+        1000, "Finished results waiting for their browser, at most, all accounts together."
+    )
+    delivery_max_mb: int = _opt(
+        256, "Memory (MB) for finished images waiting for their browser, all accounts together."
+    )
     admin_usernames: list[str] = _opt([], "Comma-separated usernames that get the admin role.")
     session_days: float = _opt(14.0, "Days a login session lasts.")
     host: str = _opt("", "Address to listen on (default 127.0.0.1; 0.0.0.0 on Spaces).")
@@ -137,6 +160,21 @@ class Settings:
             raise ValidationError(
                 "max_batch must be 0 or more, max_waiting 1 or more, batch_gather_ms 0 or more."
             )
+        if not 0 < self.delivery_minutes <= MAX_DELIVERY_MINUTES:
+            raise ValidationError(
+                f"delivery_minutes must be above 0 and at most {MAX_DELIVERY_MINUTES:g} "
+                "(the privacy policy promises no longer)."
+            )
+        if self.demo_step_delay < 0:
+            raise ValidationError("demo_step_delay cannot be negative.")
+        for name in (
+            "delivery_max_per_account",
+            "delivery_max_mb_per_account",
+            "delivery_max_results",
+            "delivery_max_mb",
+        ):
+            if getattr(self, name) < 1:
+                raise ValidationError(f"{name} must be at least 1.")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -365,7 +365,7 @@ class PolicyBook:
         version, soonest first.
 
         >>> [n.kind for n in PolicyBook().notices(date(2026, 11, 1), accepted_version=None)]
-        ['changed']
+        ['changed', 'upcoming']
         """
         today = today or self.today()
         accepted = accepted_version or 0

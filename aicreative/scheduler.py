@@ -281,8 +281,8 @@ class Scheduler:
         with self._cond:
             return sum(len(q) for q in self._queues.values())
 
-    def close(self) -> None:
-        """Stop the workers after the batches in flight; waiting tickets fail."""
+    def close(self, wait: float = 30.0) -> None:
+        """Stop the workers after the batches in flight (up to ``wait`` s); waiting tickets fail."""
         with self._cond:
             self._closed = True
             for queue in self._queues.values():
@@ -294,7 +294,7 @@ class Scheduler:
                         ticket.finish()
             self._cond.notify_all()
         for thread in self._threads:
-            thread.join(timeout=30)
+            thread.join(timeout=wait)
 
     # -- the workers' side ------------------------------------------------
 

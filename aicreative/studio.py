@@ -41,6 +41,7 @@ from .accounts import (
 from .backends import BackendChoice, create_backend
 from .backends.base import Backend, GenerationRequest, ProgressCallback
 from .config import Settings
+from .deliveries import Deliveries
 from .errors import (
     AICreativeError,
     AuthError,
@@ -168,6 +169,16 @@ class Studio:
         )
         self.reset_limit = RateLimit(limit=3, window=3600)
         self.client_reset_limit = RateLimit(limit=10, window=3600)
+        # Paid results on their way to a browser, in memory only (issue 12).
+        limits = self.settings
+        self.deliveries = Deliveries(
+            self._refund_account,
+            ttl=limits.delivery_minutes * 60,
+            max_per_account=limits.delivery_max_per_account,
+            max_bytes_per_account=limits.delivery_max_mb_per_account << 20,
+            max_total=limits.delivery_max_results,
+            max_bytes_total=limits.delivery_max_mb << 20,
+        )
 
     # -- construction ----------------------------------------------------
 
@@ -326,6 +337,22 @@ class Studio:
     def take(self, username: str, amount: int) -> int:
         """Remove credits (never below zero); returns the new balance."""
         return self.store.take(username, amount)
+
+    def _refund_account(self, account_id: str, credits: int) -> None:
+        """Give credits back to the account with this id (by id: a name may change hands)."""
+        account = self.store.get_by_id(account_id)
+        if account is not None:
+            self.store.refund(account.username, credits)
+
+    def account_id(self, username: str) -> str:
+        """The account's permanent id (what held results and refunds are bound to)."""
+        return self.store.require(username).account_id
+
+    def shutdown(self, wait: float = 10.0) -> int:
+        """The server stops: stop running generations and refund every undelivered result."""
+        refunded = self.deliveries.shutdown(wait)
+        self.scheduler.close(wait=min(wait, 5.0))
+        return refunded
 
     # -- generation ----------------------------------------------------------
 
@@ -532,8 +559,10 @@ class Studio:
     def admin_delete(self, actor: str, username: str) -> None:
         """An admin deletes an account."""
         self.require_admin(actor)
-        if not self.store.delete(username):
+        account = self.store.get(username)
+        if account is None or not self.store.delete(username):
             raise NotFound(f"No account named {username!r}.")
+        self.deliveries.forget(account.account_id)
 
     def set_role(self, username: str, role: str) -> PublicAccount:
         """Promote or demote (operators' CLI; not exposed to the web)."""
@@ -595,6 +624,7 @@ class Studio:
         """Remove the record at once (every session dies with it) and confirm by email."""
         account = self.store.require(username)
         self.store.delete(account.username)
+        self.deliveries.forget(account.account_id)  # its held images go with it
         log.info("account deleted: %s", account.username)
         # A confirmation is part of the request the user made, so it goes out
         # even to those who objected to other emails.

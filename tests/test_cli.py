@@ -18,7 +18,8 @@ from aicreative.store import AccountStore
 def env(tmp_path: Path, monkeypatch) -> Path:
     data = tmp_path / "data"
     policies = tmp_path / "policies"
-    shutil.copytree(SHIPPED_DIR, policies)
+    policies.mkdir()
+    shutil.copy(SHIPPED_DIR / "v1.md", policies)  # v1 only, whatever later versions ship
     monkeypatch.setenv("AICREATIVE_DATA_DIR", str(data))
     monkeypatch.setenv("AICREATIVE_SECRET_KEY", "cli-test-secret-key-0123456789abcdef")
     monkeypatch.setenv("AICREATIVE_BACKEND", "demo")

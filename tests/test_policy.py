@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -38,9 +38,11 @@ def policy_text(
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
-    """A writable copy of the shipped policies."""
+    """A writable folder with the shipped v1 (the publishing tests start from it,
+    whatever later versions ship)."""
     target = tmp_path / "policies"
-    shutil.copytree(SHIPPED_DIR, target)
+    target.mkdir()
+    shutil.copy(SHIPPED_DIR / "v1.md", target)
     return target
 
 
@@ -534,3 +536,31 @@ def test_shipped_v1_renders_with_contact_address() -> None:
     assert CONTACT_PLACEHOLDER not in html
     assert html.startswith("<h1>Privacy Policy</h1>")
     assert isinstance(doc, PolicyDocument)
+
+
+@pytest.mark.parametrize("commitment", sorted(COMMITMENTS))
+def test_latest_shipped_version_keeps_each_commitment(commitment: str) -> None:
+    text = " ".join(PolicyBook().latest().text.split())
+    missing = [phrase for phrase in COMMITMENTS[commitment] if phrase not in text]
+    assert not missing, f"the latest policy does not say {missing} ({commitment})"
+
+
+def test_shipped_v2_says_a_finished_image_may_wait_in_memory_for_its_browser() -> None:
+    """Issue 12: a paid result is held in memory until the browser has it; v2 says so."""
+    from aicreative.config import MAX_DELIVERY_MINUTES, Settings
+
+    book = PolicyBook()
+    v2 = book.get(2)
+    assert v2.effective > book.get(1).effective
+    text = " ".join(v2.text.split())
+    minutes = f"up to {MAX_DELIVERY_MINUTES:g} minutes"
+    for phrase in ("in the server's memory", "never on disk", minutes, "refunded", "forgets"):
+        assert phrase in text, phrase
+    assert "in the server's memory" in v2.summary and "30 minutes" in v2.summary
+    # The setting can only shorten what the policy promises.
+    assert Settings().delivery_minutes <= MAX_DELIVERY_MINUTES
+    with pytest.raises(ValidationError, match="at most 30"):
+        Settings(delivery_minutes=MAX_DELIVERY_MINUTES + 1)
+    # Announced before it takes effect: users of v1 see an "upcoming" notice.
+    kinds = [n.kind for n in book.notices(v2.effective - timedelta(days=1), accepted_version=1)]
+    assert kinds == ["upcoming"]

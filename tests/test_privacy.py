@@ -42,6 +42,7 @@ from .fixtures_server import (
     signup,
     status_text,
 )
+from .test_delivery_web import ack, finished, generate_then_go_away, pending, wait_until
 
 #: Raw image signatures, anywhere in a file (a PNG inside a zip counts too).
 IMAGE_PATTERNS: dict[str, re.Pattern[bytes]] = {
@@ -340,6 +341,8 @@ def test_no_prompt_or_image_reaches_disk_or_logs(
         "short balance": f"mkpoor{tag}p",
         "too long": f"mklong{tag}p",
         "password": f"mkpassword{tag}",
+        "held": f"mkheld{tag}p",
+        "refunded": f"mkrefunded{tag}p",
     }
 
     with files_written() as written, every_log_record() as records:
@@ -387,6 +390,17 @@ def test_no_prompt_or_image_reaches_disk_or_logs(
         wrong = login_response(live.client(), "ada", markers["password"])
         assert wrong.status_code == 401
 
+        # Paid results whose client left mid-run are held in memory (issue 12):
+        # one fetched by the next page load, one refunded when the server stops.
+        live.studio.backend.step_delay = 0.05  # type: ignore[attr-defined]
+        generate_then_go_away(live, client, markers["held"], count=1)
+        wait_until(finished(live.studio))
+        (held,) = [r for r in pending(client)["results"] if r["prompt"] == markers["held"]]
+        assert ack(client, held["delivery"])
+        generate_then_go_away(live, client, markers["refunded"], count=1)
+        wait_until(finished(live.studio))
+        assert live.studio.deliveries.stats()["unsent"] == 1
+
         live.stop()  # let everything be flushed and closed before the scan
         log_text = "\n".join(records.lines)
 
@@ -424,7 +438,7 @@ def test_no_prompt_or_image_reaches_disk_or_logs(
     assert [r["username"] for r in rows] == ["ada"]
     for record in rows:
         assert set(record) <= set(FIELDS), set(record) - set(FIELDS)
-    assert rows[0]["credits"] == 10 - 2 - 1 - 1
+    assert rows[0]["credits"] == 10 - 2 - 1 - 1 - 1  # the refunded one came back at stop
 
 
 def test_the_log_capture_sees_uvicorn(

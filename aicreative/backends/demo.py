@@ -9,6 +9,7 @@ servers where no model can load, and says so on screen.
 from __future__ import annotations
 
 import hashlib
+import time
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -25,6 +26,12 @@ class DemoBackend:
     label = LABEL
     #: Cheap and thread-safe: the scheduler may run this many requests at once.
     parallel = 4
+    step_delay = 0.0
+
+    def __init__(self, step_delay: float = 0.0) -> None:
+        # A pause per step stands in for a real model's time (tests of what
+        # happens while a generation runs: reloads, cancels, restarts).
+        self.step_delay = max(0.0, float(step_delay))
 
     def generate(
         self, request: GenerationRequest, on_progress: ProgressCallback | None = None
@@ -36,6 +43,8 @@ class DemoBackend:
         for seed in seeds:
             images.append(self._paint(request, seed))
             for _ in range(request.steps):
+                if self.step_delay:
+                    time.sleep(self.step_delay)
                 done += 1
                 if on_progress is not None:
                     on_progress(done, total)
@@ -79,5 +88,5 @@ class DemoBackend:
 
 
 def create(settings: object | None = None) -> DemoBackend:
-    """Registry factory (the demo backend needs no settings)."""
-    return DemoBackend()
+    """Registry factory (the only setting the demo backend reads is its step delay)."""
+    return DemoBackend(float(getattr(settings, "demo_step_delay", 0.0) or 0.0))

@@ -8,10 +8,15 @@ every Gradio route asks for a valid session. ``serve`` runs it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
+import anyio
 import gradio as gr
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -65,7 +70,13 @@ def create_app(studio: Studio | None = None, settings: Settings | None = None) -
     os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", str(2**62))
     os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1")
 
-    app = FastAPI(title="AI Creative", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="AI Creative",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=_deliveries_lifespan(studio),
+    )
     app.state.studio = studio
     app.state.settings = settings
 
@@ -110,6 +121,36 @@ def create_app(studio: Studio | None = None, settings: Settings | None = None) -
     )
     _unknown_api_is_404(app)
     return app
+
+
+#: Seconds between sweeps of held results past their time (refunds happen then).
+SWEEP_SECONDS = 30.0
+
+
+def _deliveries_lifespan(studio: Studio) -> Callable[[FastAPI], Any]:
+    """Sweep expired held results while serving; at the end, refund every undelivered one.
+
+    Held results live in this process's memory only, so a restart cannot keep
+    them: at shutdown running generations are stopped (and refunded) and
+    every result that never reached a browser is refunded (issue 12).
+    """
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async def sweep() -> None:
+            while True:
+                await asyncio.sleep(SWEEP_SECONDS)
+                await anyio.to_thread.run_sync(studio.deliveries.expire)
+
+        task = asyncio.create_task(sweep())
+        try:
+            yield
+        finally:
+            task.cancel()
+            # In a thread: running generations report progress through the loop.
+            await anyio.to_thread.run_sync(studio.shutdown)
+
+    return lifespan
 
 
 def _unknown_api_is_404(app: FastAPI) -> None:

@@ -24,6 +24,7 @@ from ..errors import AICreativeError, Cancelled, PermissionDenied
 from ..policy import format_date
 from ..studio import Studio
 from .account import DONE, account_forms
+from .delivery import deliver, delivery_functions, delivery_notice
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +143,7 @@ def build_ui(studio: Studio, csrf_for: Any) -> gr.Blocks:
 
     def on_load(request: gr.Request) -> tuple[Any, ...]:
         username = user_of(request)
+        delivered = delivery_notice(studio, username)
         account = studio.account(username)
         # Notices are worked out before this visit records acceptance, so
         # the first visit after a change still says what changed.
@@ -158,6 +160,8 @@ def build_ui(studio: Studio, csrf_for: Any) -> gr.Blocks:
             parts.insert(
                 0, f'<div class="ac-notice ac-done" data-testid="done">{html.escape(done)}</div>'
             )
+        if delivered:
+            parts.insert(0, delivered)
         renamed_from = str(params.get("from", "")) if params.get("done") == "username" else ""
         csrf = csrf_for(request)
         is_admin = account.is_admin
@@ -257,15 +261,19 @@ def build_ui(studio: Studio, csrf_for: Any) -> gr.Blocks:
 
             def on_progress(step: int, total: int) -> None:
                 cancels.check(username)
+                studio.deliveries.check()  # the server is stopping: cancel, refund
                 progress((step, total), desc="Generating", unit="steps")
 
             def on_wait(place: int, seconds: float | None) -> None:
                 cancels.check(username)
+                studio.deliveries.check()
                 progress(0, desc=waiting_text(place, seconds))
 
             progress(0, desc="Starting")
             studio.record_use(username)
-            result = studio.generate(username, gen, on_progress=on_progress, on_wait=on_wait)
+            account_id = studio.account_id(username)
+            with studio.deliveries.running(account_id):
+                result = studio.generate(username, gen, on_progress=on_progress, on_wait=on_wait)
         except AICreativeError as exc:
             return (
                 gr.update(),
@@ -300,6 +308,13 @@ def build_ui(studio: Studio, csrf_for: Any) -> gr.Blocks:
             ],
             "balance": result.balance,
         }
+        refused = deliver(studio, account_id, payload, result.cost)
+        if refused:
+            return (
+                gr.update(),
+                _status(refused, "error"),
+                header_html(studio, username, csrf_for(request)),
+            )
         done = (
             f"Made {len(result.png)} image{'s' if len(result.png) != 1 else ''} for "
             f"{result.cost} credit{'s' if result.cost != 1 else ''} in {result.seconds:.1f} s; "
@@ -389,6 +404,8 @@ def build_ui(studio: Studio, csrf_for: Any) -> gr.Blocks:
                             ),
                             elem_id="latest",
                             apply_default_css=False,
+                            # Also here: the Gallery tab mounts only when opened.
+                            server_functions=delivery_functions(studio),
                         )
             with gr.Tab("Gallery", id="gallery", elem_id="tab-gallery"):
                 gr.HTML(
@@ -398,6 +415,7 @@ def build_ui(studio: Studio, csrf_for: Any) -> gr.Blocks:
                         "AICreative.mountGallery(element.querySelector('.ac-gallery-root'));"
                     ),
                     apply_default_css=False,
+                    server_functions=delivery_functions(studio),
                 )
             with gr.Tab("Account", id="account", elem_id="tab-account") as account_tab:
                 gr.HTML(
