@@ -22,7 +22,14 @@ from ..errors import AICreativeError
 from ..studio import Studio
 from .account import build_account_router
 from .pages import build_router, csrf_binding
-from .security import COOKIE_NAME, GradioSessionGuard, LoginFirst, SecurityMiddleware
+from .security import (
+    COOKIE_NAME,
+    GradioSessionGuard,
+    LoginFirst,
+    SecurityMiddleware,
+    StoreUnavailable,
+    TrustedHosts,
+)
 from .ui import build_ui
 
 log = logging.getLogger(__name__)
@@ -69,24 +76,37 @@ def create_app(studio: Studio | None = None, settings: Settings | None = None) -
     app.state.studio = studio
     app.state.settings = settings
 
+    # Roles come from the store; the setting grants admin to accounts that
+    # exist now, once, and the grant is stored (a later sign-up gets nothing).
+    studio.apply_admin_setting()
+
     def session_user(request: Request) -> str | None:
         try:
             return studio.user_from_session(request.cookies.get(COOKIE_NAME)).username
         except AICreativeError:
             return None
 
-    # Starlette runs the last added outermost: headers, then the session
-    # guard, then the log-in redirect.
+    def session_identity(request: Request) -> str | None:
+        """The account id of the session: what Gradio's ids are bound to."""
+        try:
+            return studio.user_from_session(request.cookies.get(COOKIE_NAME)).account_id
+        except AICreativeError:
+            return None
+
+    # Starlette runs the last added outermost: headers, then a failing
+    # store's 503, then the host check, the session guard, the log-in redirect.
     app.add_middleware(LoginFirst, user_of=session_user, settings=settings)
-    # Each Gradio session hash and event id answers only the user who owns it.
-    app.add_middleware(GradioSessionGuard, user_of=session_user)
+    # Each Gradio session hash and event id answers only the account that owns it.
+    app.add_middleware(GradioSessionGuard, user_of=session_identity)
+    app.add_middleware(TrustedHosts, settings=settings)
+    app.add_middleware(StoreUnavailable)
     app.add_middleware(SecurityMiddleware, settings=settings)
     app.mount("/ac-static", StaticFiles(directory=STATIC), name="ac-static")
     app.include_router(build_router(studio))
     app.include_router(build_account_router(studio))
 
     def csrf_for(request: gr.Request) -> str:
-        return studio.tokens.csrf(csrf_binding(request.request))  # type: ignore[arg-type]
+        return studio.tokens.csrf(csrf_binding(request.request, studio.tokens))  # type: ignore[arg-type]
 
     blocks = build_ui(studio, csrf_for)
     gr.mount_gradio_app(
@@ -140,6 +160,12 @@ def serve(settings: Settings) -> None:
     app = create_app(studio, settings)
     scheme = "https" if settings.https else "http"
     log.info("AI Creative on %s://%s:%d", scheme, settings.listen_host, settings.port)
+    if not settings.public_base_url:
+        log.warning(
+            "AICREATIVE_PUBLIC_URL is not set: password reset emails carry no link. "
+            "Set it to the site's public address (https://...)."
+        )
+    log.info("answering requests for hosts: %s", ", ".join(settings.trusted_hosts))
     uvicorn.run(
         app,
         host=settings.listen_host,
