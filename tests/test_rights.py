@@ -212,6 +212,7 @@ def test_objection_flag(studio: Studio, user: str) -> None:
 
 
 def test_objector_still_gets_a_reset_link(studio: Studio, user: str) -> None:
+    studio.settings.public_url = "https://ai.example.org"
     studio.set_objection("ada", True)
     studio.request_password_reset("ada@example.org")
     deadline = time.monotonic() + 5
