@@ -203,8 +203,8 @@ class Settings:
     def trusted_hosts(self) -> list[str]:
         """Host names a request may name: ``allowed_hosts``, else derived (lower case).
 
-        Derived: the public address's host, plus localhost and 127.0.0.1 for
-        local use.
+        Derived: the public address's host and SPACE_HOST, plus localhost,
+        127.0.0.1 and ::1 for local use.
         """
         if self.allowed_hosts:
             return [host.lower() for host in self.allowed_hosts]
@@ -212,6 +212,10 @@ class Settings:
         public = urlsplit(self.public_base_url).hostname if self.public_base_url else None
         if public:
             hosts.append(public.lower())
+        # On Spaces the *.hf.space address keeps working beside a custom domain.
+        space_host = os.environ.get("SPACE_HOST", "").strip().lower()
+        if space_host and space_host not in hosts:
+            hosts.append(space_host)
         return hosts + list(LOCAL_HOSTS)
 
     @property
