@@ -25,7 +25,7 @@ import pytest
 
 from aicreative import Settings, Studio
 from aicreative.backends.demo import DemoBackend
-from aicreative.errors import StoreError
+from aicreative.errors import StoreError, ValidationError
 from aicreative.store import AccountStore
 
 from .conftest import PASSWORD
@@ -398,3 +398,28 @@ def test_security_md_names_only_tests_that_exist() -> None:
                 assert f"def {name}(" in source, f"{current}::{name} named in SECURITY.md"
                 checked += 1
     assert checked >= 20
+
+
+def test_trusted_hosts_come_from_the_operator_never_the_request(monkeypatch) -> None:
+    from aicreative.web.security import host_allowed
+
+    monkeypatch.delenv("SPACE_HOST", raising=False)
+    assert Settings().trusted_hosts == ["localhost", "127.0.0.1", "::1"]
+    assert not Settings().host_list_configured
+    s = Settings(public_url="https://AI.example.org/")
+    assert s.public_base_url == "https://AI.example.org"
+    assert s.trusted_hosts[0] == "ai.example.org" and s.host_list_configured
+    monkeypatch.setenv("SPACE_HOST", "someone-app.hf.space")
+    assert Settings().public_base_url == "https://someone-app.hf.space"
+    assert "someone-app.hf.space" in s.trusted_hosts  # beside a custom domain
+    assert Settings(allowed_hosts="a.example, *.b.example").trusted_hosts == [
+        "a.example",
+        "*.b.example",
+    ]
+    allowed = ["ai.example.org", "*.b.example", "::1"]
+    assert host_allowed("AI.example.org:443", allowed)
+    assert host_allowed("x.b.example", allowed) and not host_allowed("b.example.evil", allowed)
+    assert host_allowed("[::1]:7860", allowed)
+    assert not host_allowed("", allowed) and not host_allowed("evil.test", allowed)
+    with pytest.raises(ValidationError):
+        Settings(public_url="ai.example.org")  # a host alone is no address for a link
