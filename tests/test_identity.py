@@ -358,6 +358,7 @@ def test_a_store_that_breaks_while_serving_says_only_unavailable(
         "/forgot": {"email": "ada@example.org"},
     }
     tokens = {p: csrf_token(client.get(p).text) for p in forms}
+    ada = login(live_server, "ada")
     path.write_bytes(b'{"accounts": {"1": {"username": "ada", "email"')  # cut short
     with caplog.at_level(logging.ERROR):
         for form_path, fields in forms.items():
@@ -370,6 +371,11 @@ def test_a_store_that_breaks_while_serving_says_only_unavailable(
             assert "temporarily unavailable" in answer.text
             for secret in (str(path), "accounts.json", "corrupt", str(path.parent)):
                 assert secret not in answer.text, (form_path, secret)
+        # A logged-in user is told the same, and keeps the cookie for when it is back.
+        cookie = ada.cookies.get(COOKIE_NAME)
+        home = ada.get("/")
+        assert home.status_code == 503 and str(path) not in home.text
+        assert "set-cookie" not in home.headers and ada.cookies.get(COOKIE_NAME) == cookie
     assert any(str(path) in r.getMessage() for r in caplog.records)  # the operator's message
     assert path.read_bytes().endswith(b'"email"')  # kept as it was
     anonymous = live_server.client()

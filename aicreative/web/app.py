@@ -18,8 +18,8 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
 from ..config import Settings
-from ..errors import AICreativeError
-from ..studio import Studio
+from ..errors import AICreativeError, StoreError
+from ..studio import PublicAccount, Studio
 from .account import build_account_router
 from .pages import build_router, csrf_binding
 from .security import (
@@ -80,17 +80,31 @@ def create_app(studio: Studio | None = None, settings: Settings | None = None) -
     # exist now, once, and the grant is stored (a later sign-up gets nothing).
     studio.apply_admin_setting()
 
-    def session_user(request: Request) -> str | None:
+    def session_account(request: Request) -> PublicAccount | None:
+        """The session's account; None when there is none. A failing store
+        raises on, so that a valid cookie is not cleared for it (503 instead)."""
         try:
-            return studio.user_from_session(request.cookies.get(COOKIE_NAME)).username
+            return studio.user_from_session(request.cookies.get(COOKIE_NAME))
+        except StoreError:
+            raise
         except AICreativeError:
             return None
 
+    def session_user(request: Request) -> str | None:
+        account = session_account(request)
+        return account.username if account else None
+
     def session_identity(request: Request) -> str | None:
         """The account id of the session: what Gradio's ids are bound to."""
+        account = session_account(request)
+        return account.account_id if account else None
+
+    def gradio_user(request: Request) -> str | None:
+        # Inside Gradio nothing may raise: its error answers could quote the message.
         try:
-            return studio.user_from_session(request.cookies.get(COOKIE_NAME)).account_id
-        except AICreativeError:
+            return session_user(request)
+        except StoreError as exc:
+            log.error("the account store failed: %s", exc)
             return None
 
     # Starlette runs the last added outermost: headers, then a failing
@@ -113,7 +127,7 @@ def create_app(studio: Studio | None = None, settings: Settings | None = None) -
         app,
         blocks,
         path="/",
-        auth_dependency=session_user,
+        auth_dependency=gradio_user,
         run_history=False,
         footer_links=[],
         enable_monitoring=False,
