@@ -216,12 +216,19 @@ class RateLimit:
 
 @dataclass(frozen=True)
 class SessionClaims:
-    username: str
+    """What a session token names: the account's identity and its session counter."""
+
+    account_id: str
     counter: int
 
 
 class Tokens:
-    """Signed tokens, one salt per purpose (signed, not encrypted)."""
+    """Signed tokens, one salt per purpose (signed, not encrypted).
+
+    Every token names the account's id (random, never reused), never the
+    username: a name can be freed by a rename or a deletion and taken by
+    someone else, and a token must not follow the name to them.
+    """
 
     def __init__(self, secret_key: str, session_days: float = 14.0) -> None:
         self._session = URLSafeTimedSerializer(secret_key, salt="aicreative.session")
@@ -229,26 +236,26 @@ class Tokens:
         self._csrf = URLSafeTimedSerializer(secret_key, salt="aicreative.csrf")
         self.session_max_age = int(session_days * 86400)
 
-    def session(self, username: str, counter: int) -> str:
-        return self._session.dumps({"u": username, "c": counter})
+    def session(self, account_id: str, counter: int) -> str:
+        return self._session.dumps({"i": account_id, "c": counter})
 
     def read_session(self, token: str, max_age: int | None = None) -> SessionClaims:
         """The claims of a valid session token; AuthError otherwise."""
         data = _load(self._session, token, self.session_max_age if max_age is None else max_age)
         try:
-            return SessionClaims(str(data["u"]), int(data["c"]))
+            return SessionClaims(str(data["i"]), int(data["c"]))
         except (KeyError, TypeError, ValueError):
             raise AuthError("Your session is not valid. Please log in again.") from None
 
-    def reset(self, username: str, password_hash: str) -> str:
+    def reset(self, account_id: str, password_hash: str) -> str:
         """A reset token bound to the current hash, so it dies when the password changes."""
-        return self._reset.dumps({"u": username, "h": _hash_tag(password_hash)})
+        return self._reset.dumps({"i": account_id, "h": _hash_tag(password_hash)})
 
     def read_reset(self, token: str, max_age: int = 3600) -> tuple[str, str]:
-        """(username, hash tag) of a reset token younger than ``max_age`` seconds."""
+        """(account id, hash tag) of a reset token younger than ``max_age`` seconds."""
         data = _load(self._reset, token, max_age, "This reset link")
         try:
-            return str(data["u"]), str(data["h"])
+            return str(data["i"]), str(data["h"])
         except (KeyError, TypeError):
             raise AuthError("This reset link is not valid.") from None
 

@@ -8,6 +8,7 @@ returns 1 when any failed. It reads the deployment; it changes nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import os
 import stat
@@ -22,6 +23,7 @@ from .config import PLACEHOLDER_SECRETS, SECRET_FILE, Settings
 #: Signatures of the image formats a generation could leave behind.
 IMAGE_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF8")
 MIN_SECRET = 32
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,64 @@ def check_transport(settings: Settings) -> Check:
     )
 
 
+def _reachable_from_outside(settings: Settings) -> bool:
+    """Whether the server listens beyond this machine (or runs on Spaces)."""
+    return settings.on_spaces or settings.listen_host not in LOOPBACK
+
+
+def check_public_address(settings: Settings) -> Check:
+    name = "public address"
+    base = settings.public_base_url
+    if base:
+        source = "AICREATIVE_PUBLIC_URL" if settings.public_url else "SPACE_HOST"
+        if not base.startswith("https://") and _reachable_from_outside(settings):
+            return Check(
+                name, False, f"{base} (from {source}) is not https: emailed links would be"
+            )
+        return Check(name, True, f"emailed links use {base} (from {source})")
+    if _reachable_from_outside(settings):
+        return Check(
+            name,
+            False,
+            f"the server listens on {settings.listen_host} but AICREATIVE_PUBLIC_URL is unset: "
+            "password reset emails carry no link; set it to https://your.site",
+        )
+    return Check(name, True, "unset; the server listens on this machine only (no links mailed)")
+
+
+def check_host_list(settings: Settings) -> Check:
+    name = "trusted hosts"
+    hosts = ", ".join(settings.trusted_hosts)
+    if "*" in settings.trusted_hosts:
+        return Check(
+            name, False, "AICREATIVE_ALLOWED_HOSTS has *: requests for any Host are answered"
+        )
+    if _reachable_from_outside(settings) and not settings.host_list_configured:
+        return Check(
+            name,
+            False,
+            f"the server listens on {settings.listen_host} with no host list: set "
+            "AICREATIVE_PUBLIC_URL or AICREATIVE_ALLOWED_HOSTS (only local names are answered now)",
+        )
+    return Check(name, True, f"answers only {hosts}")
+
+
+def check_email_confirmation(settings: Settings) -> Check:
+    name = "email confirmation"
+    # The setting arrives with the sign-up limits; read it so that the
+    # check runs (and counts as on, its default) before it exists.
+    if getattr(settings, "confirm_email", True):
+        return Check(name, True, "sign-up credits only after the address is confirmed")
+    if _reachable_from_outside(settings):
+        return Check(
+            name,
+            False,
+            "AICREATIVE_CONFIRM_EMAIL is off on a reachable server: anyone can make accounts "
+            "for free credits with made-up addresses; turn it on (off is for demos)",
+        )
+    return Check(name, True, "off, on a server reachable from this machine only (a demo)")
+
+
 def check_analytics(settings: Settings) -> Check:
     name = "analytics and telemetry"
     if os.environ.get("GRADIO_ANALYTICS_ENABLED", "").strip().lower() in ("1", "true", "yes"):
@@ -96,8 +156,10 @@ def check_analytics(settings: Settings) -> Check:
     # Build the real UI (in memory) and read its flags rather than trust a comment.
     from .web.app import create_app
 
-    studio = Studio(AccountStore.memory(), DemoBackend(), settings=settings, secret_key="x" * 48)
-    app = create_app(studio, settings)
+    # A copy without the admin list: the in-memory store has none of those accounts.
+    quiet = dataclasses.replace(settings, admin_usernames=[])
+    studio = Studio(AccountStore.memory(), DemoBackend(), settings=quiet, secret_key="x" * 48)
+    app = create_app(studio, quiet)
     blocks = _mounted_blocks(app)
     if blocks is None:
         return Check(name, False, "could not find the Gradio app to inspect")
@@ -220,6 +282,9 @@ def check_password_library() -> Check:
 CHECKS: tuple[Callable[[Settings], Check], ...] = (
     check_secret_key,
     check_transport,
+    check_public_address,
+    check_host_list,
+    check_email_confirmation,
     check_analytics,
     check_permissions,
     check_records,

@@ -87,8 +87,11 @@ def cmd_users_role(args: argparse.Namespace, settings: Settings) -> int:
     role = "admin" if args.users_command == "promote" else "user"
     account = studio.set_role(args.name, role)
     print(f"{account.username} is now {'an admin' if role == 'admin' else 'a user'}.")
-    if role == "user" and account.role == "admin":
-        print("Note: the AICREATIVE_ADMIN_USERNAMES setting still makes them an admin.")
+    if role == "user" and account.username.lower() in settings.admin_usernames:
+        print(
+            "Note: AICREATIVE_ADMIN_USERNAMES lists them: remove them from it, or the next "
+            "server start makes them an admin again."
+        )
     return 0
 
 

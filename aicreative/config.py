@@ -16,6 +16,7 @@ import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, get_type_hints
+from urllib.parse import urlsplit
 
 from .errors import ValidationError
 
@@ -25,6 +26,8 @@ ENV_PREFIX = "AICREATIVE_"
 SECRET_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
 #: Secrets that ship in docs and examples; refused outright.
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev", "test", "xxx"})
+#: Hosts always answered unless AICREATIVE_ALLOWED_HOSTS says otherwise (local use).
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 BACKEND_CHOICES = ("auto", "demo", "diffusers", "openvino", "remote")
 #: The privacy policy (v2, section 3) promises that a finished image waits in
 #: memory for its browser no longer than this; the setting may only shorten it.
@@ -101,7 +104,10 @@ class Settings:
     delivery_max_mb: int = _opt(
         256, "Memory (MB) for finished images waiting for their browser, all accounts together."
     )
-    admin_usernames: list[str] = _opt([], "Comma-separated usernames that get the admin role.")
+    admin_usernames: list[str] = _opt(
+        [],
+        "Comma-separated existing accounts made admin at server start (stored; later sign-ups get nothing).",
+    )
     session_days: float = _opt(14.0, "Days a login session lasts.")
     host: str = _opt("", "Address to listen on (default 127.0.0.1; 0.0.0.0 on Spaces).")
     port: int = _opt(7860, "Port to listen on.")
@@ -111,7 +117,13 @@ class Settings:
         False, "Trust X-Forwarded-Proto/For from a TLS proxy (on Spaces: yes)."
     )
     public_url: str = _opt(
-        "", "The site's public address, used in emailed links (default: from the request)."
+        "",
+        "The site's public address for emailed links (on Spaces: https://SPACE_HOST); unset: no links mailed.",
+    )
+    allowed_hosts: list[str] = _opt(
+        [],
+        "Comma-separated host names the server answers (*.example.org allowed); "
+        "default: the public address's host, localhost, 127.0.0.1.",
     )
     smtp_host: str = _opt("", "SMTP server; unset means emails are printed to the console.")
     smtp_port: int = _opt(587, "SMTP port.")
@@ -154,6 +166,12 @@ class Settings:
         if isinstance(self.admin_usernames, str):
             self.admin_usernames = _split(self.admin_usernames)
         self.admin_usernames = [name.lower() for name in self.admin_usernames]
+        if isinstance(self.allowed_hosts, str):
+            self.allowed_hosts = _split(self.allowed_hosts)
+        if self.public_url and urlsplit(self.public_url.strip()).scheme not in ("http", "https"):
+            raise ValidationError(
+                "AICREATIVE_PUBLIC_URL must be a full address such as https://ai.example.org."
+            )
         if self.signup_credits < 0:
             raise ValidationError("signup_credits cannot be negative.")
         if self.max_batch < 0 or self.max_waiting < 1 or self.batch_gather_ms < 0:
@@ -207,6 +225,41 @@ class Settings:
     def on_spaces(self) -> bool:
         """Running on Hugging Face Spaces (``SPACE_ID`` is set)."""
         return bool(os.environ.get("SPACE_ID"))
+
+    @property
+    def public_base_url(self) -> str:
+        """The address emailed links start with: the setting, else https://SPACE_HOST, else "".
+
+        Never the request's Host: a client writes that header.
+        """
+        if self.public_url:
+            return self.public_url.strip().rstrip("/")
+        space_host = os.environ.get("SPACE_HOST", "").strip()
+        return f"https://{space_host}" if space_host else ""
+
+    @property
+    def trusted_hosts(self) -> list[str]:
+        """Host names a request may name: ``allowed_hosts``, else derived (lower case).
+
+        Derived: the public address's host and SPACE_HOST, plus localhost,
+        127.0.0.1 and ::1 for local use.
+        """
+        if self.allowed_hosts:
+            return [host.lower() for host in self.allowed_hosts]
+        hosts = []
+        public = urlsplit(self.public_base_url).hostname if self.public_base_url else None
+        if public:
+            hosts.append(public.lower())
+        # On Spaces the *.hf.space address keeps working beside a custom domain.
+        space_host = os.environ.get("SPACE_HOST", "").strip().lower()
+        if space_host and space_host not in hosts:
+            hosts.append(space_host)
+        return hosts + list(LOCAL_HOSTS)
+
+    @property
+    def host_list_configured(self) -> bool:
+        """Whether the hosts we answer come from the operator (setting or public address)."""
+        return bool(self.allowed_hosts or self.public_base_url)
 
     @property
     def listen_host(self) -> str:

@@ -198,7 +198,14 @@ class AtomicJSONStorage(_CachedStorage):
 
     def _parse(self, raw: bytes) -> dict[str, dict[str, Any]] | None:
         if not raw.strip():
-            return None
+            # Only a missing file means a new store. An empty one is a store
+            # that lost its contents (a crash of another tool, a full disk,
+            # a bad restore): taking it as new would let the next sign-up
+            # overwrite it with one account.
+            raise StoreError(
+                f"The account store {self.path} is empty ({len(raw)} bytes). It was left as "
+                "it is: restore it from a backup, or delete it to start with no accounts."
+            )
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError:

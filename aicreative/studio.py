@@ -104,6 +104,8 @@ class PublicAccount:
     role: str
     policy_version: int | None
     objected: bool
+    #: The identity (technical, never shown): what the web layer keys sessions by.
+    account_id: str = ""
 
     @classmethod
     def of(cls, account: Account, role: str) -> PublicAccount:
@@ -114,6 +116,7 @@ class PublicAccount:
             role,
             account.policy_version,
             account.objected,
+            account.account_id,
         )
 
     @property
@@ -243,9 +246,8 @@ class Studio:
     # -- accounts ----------------------------------------------------------
 
     def role_of(self, account: Account) -> str:
-        if account.role == "admin" or account.username.lower() in self.settings.admin_usernames:
-            return "admin"
-        return "user"
+        """The stored role. A name grants nothing: the operator grants roles."""
+        return "admin" if account.role == "admin" else "user"
 
     def is_admin(self, username: str) -> bool:
         account = self.store.get(username)
@@ -296,14 +298,18 @@ class Studio:
         self.throttle.success(name, client)
         if self.hasher.needs_update(account.password_hash):
             self.store.update(account.username, password_hash=self.hasher.hash(password))
-        return self.tokens.session(account.username, account.session_counter)
+        return self.tokens.session(account.account_id, account.session_counter)
 
     def user_from_session(self, token: str | None) -> PublicAccount:
-        """The account a session token belongs to; AuthError if it ended."""
+        """The account a session token belongs to; AuthError if it ended.
+
+        The token names the account's id, never its name: after a rename or
+        a deletion, whoever takes the freed name is not reached by it.
+        """
         if not token:
             raise AuthError("Please log in.")
         claims = self.tokens.read_session(token)
-        account = self.store.get(claims.username)
+        account = self.store.get_by_id(claims.account_id)
         if account is None or account.session_counter != claims.counter:
             raise AuthError("Your session has ended. Please log in again.")
         return PublicAccount.of(account, self.role_of(account))
@@ -311,7 +317,7 @@ class Studio:
     def session_for(self, username: str) -> str:
         """A new session token for the user as stored now (after a change)."""
         account = self.store.require(username)
-        return self.tokens.session(account.username, account.session_counter)
+        return self.tokens.session(account.account_id, account.session_counter)
 
     def end_sessions(self, username: str) -> None:
         """Log the user out everywhere (every token they hold stops working)."""
@@ -478,13 +484,16 @@ class Studio:
         updated = self.store.update(account.username, email=address)
         return PublicAccount.of(updated, self.role_of(updated))
 
-    def change_username(self, username: str, new_username: str) -> PublicAccount:
-        """Correct the username (unique). Sessions of the old name end: log in anew."""
-        account = self.store.require(username)
+    def change_username(self, username: str, password: str, new_username: str) -> PublicAccount:
+        """Correct the username (unique; the password required, as for the email).
+
+        Sessions name the account's id, so they stay valid; the old name is
+        free for others and nothing issued for this account follows it.
+        """
+        account = self._check_password(username, password)
         name = validate_username(new_username)
-        updated = self.store.update(
-            account.username, username=name, session_counter=account.session_counter + 1
-        )
+        updated = self.store.update(account.username, username=name)
+        log.info("account %s renamed from %s to %s", account.account_id, account.username, name)
         return PublicAccount.of(updated, self.role_of(updated))
 
     def change_password(self, username: str, current: str, new: str) -> str:
@@ -501,7 +510,7 @@ class Studio:
             password_hash=self.hasher.hash(new),
             session_counter=account.session_counter + 1,
         )
-        return self.tokens.session(updated.username, updated.session_counter)
+        return self.tokens.session(updated.account_id, updated.session_counter)
 
     def delete_account(self, username: str, password: str, typed_username: str) -> PublicAccount:
         """The user deletes their account: password and the username typed again."""
@@ -564,10 +573,44 @@ class Studio:
             raise NotFound(f"No account named {username!r}.")
         self.deliveries.forget(account.account_id)
 
-    def set_role(self, username: str, role: str) -> PublicAccount:
-        """Promote or demote (operators' CLI; not exposed to the web)."""
-        account = self.store.update(username, role=role)
+    def set_role(self, username: str, role: str, *, by: str = "operator") -> PublicAccount:
+        """Promote or demote (operators' CLI and the start-up setting; never the web).
+
+        Every change is logged with the account's id and who made it.
+        """
+        before = self.store.require(username)
+        account = self.store.update(before.username, role=role)
+        if before.role != account.role:
+            log.warning(
+                "role of %s (account %s) changed from %s to %s by %s",
+                account.username,
+                account.account_id,
+                before.role,
+                account.role,
+                by,
+            )
         return PublicAccount.of(account, self.role_of(account))
+
+    def apply_admin_setting(self) -> list[str]:
+        """Grant admin to the accounts ``admin_usernames`` lists that exist now.
+
+        Run once at server start: the role is stored in the account, so a
+        name that is signed up for or renamed to later gets nothing from the
+        list. Returns the usernames promoted now (already-admins are skipped).
+        """
+        promoted = []
+        for name in self.settings.admin_usernames:
+            account = self.store.get(name)
+            if account is None:
+                log.warning(
+                    "AICREATIVE_ADMIN_USERNAMES lists %r, which has no account now: nothing "
+                    "granted (sign it up, then restart or run `aicreative users promote`)",
+                    name,
+                )
+            elif account.role != "admin":
+                self.set_role(account.username, "admin", by="AICREATIVE_ADMIN_USERNAMES at start")
+                promoted.append(account.username)
+        return promoted
 
     # -- the privacy policy ----------------------------------------------------
 
@@ -607,16 +650,24 @@ class Studio:
         doc = self.policy.publish(source, effective, summary=summary, dry_run=dry_run)
         if dry_run:
             return doc, 0
-        subject, body = announcement_email(doc, self.settings.contact_email, self._url("/privacy"))
+        subject, body = announcement_email(
+            doc, self.settings.contact_email, self.link("/privacy") or "/privacy"
+        )
         sent = 0
         for account in self.store.all():
             if not account.objected and self.mailer.send(account.email, subject, body):
                 sent += 1
         return doc, sent
 
-    def _url(self, path: str) -> str:
-        base = self.settings.public_url.rstrip("/")
-        return base + path if base else path
+    def link(self, path: str) -> str | None:
+        """An absolute link for an email, from the configured public address only.
+
+        Never from a request's Host or forwarded headers, which the client
+        writes. None when no public address is configured (the caller sends
+        no link then).
+        """
+        base = self.settings.public_base_url
+        return base + path if base else None
 
     # -- deletion -----------------------------------------------------------------
 
@@ -641,14 +692,14 @@ class Studio:
 
     # -- password reset ----------------------------------------------------------
 
-    def request_password_reset(
-        self, email: str, client: str | None = None, base_url: str = ""
-    ) -> None:
+    def request_password_reset(self, email: str, client: str | None = None) -> None:
         """Mail a one-hour, one-use reset link if an account has ``email``.
 
         The caller answers the same either way; the mail goes out from a
         thread so that the answer takes the same time too. Throttled per
-        email and per client address.
+        email and per client address. The link is built from the configured
+        public address only; with none configured no link is mailed and the
+        operator is warned in the log.
         """
         address = (email or "").strip()
         if not address:
@@ -659,7 +710,14 @@ class Studio:
         account = self.store.get_by_email(address)
         if account is None:
             return
-        link = f"{base_url.rstrip('/') or self.settings.public_url.rstrip('/')}/reset?token="
+        link = self.link("/reset?token=")
+        if link is None:
+            log.warning(
+                "a password reset was asked for but no link was mailed: set "
+                "AICREATIVE_PUBLIC_URL to the site's public address (on Spaces SPACE_HOST "
+                "gives it); links are never built from a request's Host header"
+            )
+            return
         link += self.reset_token(account.username)
         body = (
             f"Hello {account.username},\n\nsomeone (we hope you) asked to reset the password "
@@ -675,22 +733,28 @@ class Studio:
         ).start()
 
     def check_reset_token(self, token: str) -> str:
-        """The username a reset link is for; AuthError if it is used, old or forged."""
-        username, tag = self.tokens.read_reset(token)
-        account = self.store.get(username)
+        """The username a reset link is for; AuthError if it is used, old or forged.
+
+        The link names the account's id: a deleted account's link opens
+        nothing, even after someone signs up with its name.
+        """
+        return self._reset_account(token).username
+
+    def _reset_account(self, token: str) -> Account:
+        account_id, tag = self.tokens.read_reset(token)
+        account = self.store.get_by_id(account_id)
         if account is None or not reset_matches(account.password_hash, tag):
             raise AuthError("This reset link was already used or is no longer valid.")
-        return account.username
+        return account
 
     def reset_token(self, username: str) -> str:
         account = self.store.require(username)
-        return self.tokens.reset(account.username, account.password_hash)
+        return self.tokens.reset(account.account_id, account.password_hash)
 
     def reset_password(self, token: str, new_password: str) -> str:
         """Set a new password from a reset link; it works once. Returns the username."""
-        username = self.check_reset_token(token)
+        account = self._reset_account(token)
         validate_password(new_password)
-        account = self.store.require(username)
         self.store.update(
             account.username,
             password_hash=self.hasher.hash(new_password),

@@ -961,10 +961,13 @@ ADMIN = [
         """
         ## Admins from the configuration
 
-        Besides the stored role, `AICREATIVE_ADMIN_USERNAMES` (here
-        `Settings(admin_usernames=...)`) makes users admins. A second Studio over the
-        same account file sees the same accounts (the store locks the file between
-        processes).
+        A role is stored in the account and granted by the operator, never taken
+        by choosing a name. `AICREATIVE_ADMIN_USERNAMES` (here
+        `Settings(admin_usernames=...)`) is applied when the server starts
+        (`apply_admin_setting`), to the accounts that exist then, and the role is
+        stored: a later sign-up with a listed name gets nothing. A second Studio
+        over the same account file sees the same accounts (the store locks the
+        file between processes).
         """
     ),
     code(
@@ -972,8 +975,12 @@ ADMIN = [
         import dataclasses
 
         configured = Studio.from_settings(dataclasses.replace(settings, admin_usernames=["cyd"]))
+        print("listed, before the start:", configured.is_admin("cyd"))
+        print("promoted at start:", configured.apply_admin_setting())
+        # Stored in the shared file: this Studio sees the role too.
         print("cyd is admin there:", configured.is_admin("cyd"), "| here:", studio.is_admin("cyd"))
-        assert configured.is_admin("cyd") and not studio.is_admin("cyd")
+        assert configured.is_admin("cyd") and studio.is_admin("cyd")
+        studio.set_role("cyd", "user")  # the operator takes it back (`aicreative users demote`)
         """
     ),
     md(

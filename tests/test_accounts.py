@@ -148,18 +148,23 @@ def test_rate_limit() -> None:
 
 def test_session_token_roundtrip_and_tampering() -> None:
     tokens = Tokens("k" * 32)
-    token = tokens.session("ada", 3)
+    token = tokens.session("id-of-ada", 3)
     claims = tokens.read_session(token)
-    assert (claims.username, claims.counter) == ("ada", 3)
+    assert (claims.account_id, claims.counter) == ("id-of-ada", 3)
     with pytest.raises(AuthError, match="not valid"):
         tokens.read_session(token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1])
     with pytest.raises(AuthError, match="not valid"):
         Tokens("z" * 32).read_session(token)  # another key
     forged = URLSafeTimedSerializer("k" * 32, salt="aicreative.password-reset").dumps(
-        {"u": "ada", "c": 3}
+        {"i": "id-of-ada", "c": 3}
     )
     with pytest.raises(AuthError):
         tokens.read_session(forged)  # a token of another purpose
+    old_style = URLSafeTimedSerializer("k" * 32, salt="aicreative.session").dumps(
+        {"u": "ada", "c": 0}
+    )
+    with pytest.raises(AuthError):
+        tokens.read_session(old_style)  # a token that names a username opens nothing
 
 
 def test_session_token_expires() -> None:
@@ -174,9 +179,9 @@ def test_reset_token_is_bound_to_the_hash() -> None:
     from aicreative.accounts import reset_matches
 
     tokens = Tokens("k" * 32)
-    token = tokens.reset("ada", "$argon2id$one")
-    username, tag = tokens.read_reset(token)
-    assert username == "ada"
+    token = tokens.reset("id-of-ada", "$argon2id$one")
+    account_id, tag = tokens.read_reset(token)
+    assert account_id == "id-of-ada"
     assert reset_matches("$argon2id$one", tag)
     assert not reset_matches("$argon2id$two", tag)
     with pytest.raises(AuthError, match="reset link has expired"):

@@ -9,11 +9,13 @@ from aicreative.errors import PermissionDenied
 from aicreative.store import Account
 
 from .conftest import PASSWORD
-from .fixtures_server import gradio_call, signup
+from .fixtures_server import gradio_call, login, signup
 
 
 @pytest.fixture
-def admin_server(settings: Settings, start_server):
+def admin_server(settings: Settings, studio: Studio, start_server):
+    # The operator's way: the account exists, the setting lists it at start.
+    studio.signup("root", "root@example.org", PASSWORD)
     settings.admin_usernames = ["root"]
     return start_server(settings=settings)
 
@@ -39,7 +41,7 @@ def test_non_admin_is_refused_by_the_server(admin_server) -> None:
 
 
 def test_admin_sees_only_the_allowed_columns_and_acts(admin_server) -> None:
-    root = signup(admin_server, "root")
+    root = login(admin_server, "root")
     signup(admin_server, "ada")
     event, data, _ = gradio_call(root, "session", [])
     assert data[3]["visible"] is True

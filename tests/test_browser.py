@@ -257,8 +257,8 @@ def test_rights_see_download_correct_object_delete(
 ) -> None:
     studio = web.studio
     assert studio is not None
-    web.settings.admin_usernames = ["boss"]
     studio.signup("boss", "boss@example.org", PASSWORD)
+    studio.set_role("boss", "admin")  # the operator grants the role
     context = new_context(chromium)
     other = new_context(chromium)
     page = context.new_page()
@@ -296,7 +296,7 @@ def test_rights_see_download_correct_object_delete(
         assert studio.account("cara").email == "new@example.org"
 
         # Correct the username: the gallery moves with it.
-        _submit(page, "/account/username", {"username": "cara2"})
+        _submit(page, "/account/username", {"username": "cara2", "password": PASSWORD})
         wait_ready(page, "cara2")
         expect(page.get_by_test_id("done")).to_contain_text("gallery moved")
         _gallery(page, 1)
@@ -371,8 +371,8 @@ def test_xss_payloads_are_text_everywhere(chromium: Any, web: WebServer) -> None
     assert validate_email(XSS_EMAIL) == XSS_EMAIL  # the validator lets this one through
     studio = web.studio
     assert studio is not None
-    web.settings.admin_usernames = ["boss"]
     studio.signup("boss", "boss@example.org", PASSWORD)
+    studio.set_role("boss", "admin")  # the operator grants the role
     context = new_context(chromium)
     page = context.new_page()
     try:
@@ -447,10 +447,10 @@ def test_xss_payloads_are_text_everywhere(chromium: Any, web: WebServer) -> None
 def test_admin_tab_search_and_grant_only_for_admins(chromium: Any, web: WebServer) -> None:
     studio = web.studio
     assert studio is not None
-    web.settings.admin_usernames = ["boss"]
     studio.signup("ada", "ada@example.org", PASSWORD)
     studio.signup("adam", "adam@example.org", PASSWORD)
     studio.signup("boss", "boss@example.org", PASSWORD)
+    studio.set_role("boss", "admin")  # the operator grants the role
 
     user = new_context(chromium)
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import logging
 import shutil
 from pathlib import Path
 
@@ -56,7 +57,7 @@ def test_users_add_list_delete(env: Path, capsys) -> None:
     assert code == 1 and "No account named" in err
 
 
-def test_credits_and_roles(env: Path, capsys) -> None:
+def test_credits_and_roles(env: Path, capsys, caplog: pytest.LogCaptureFixture) -> None:
     run(
         capsys, "users", "add", "ada", "--email", "ada@example.org", stdin="correct horse battery\n"
     )
@@ -64,11 +65,17 @@ def test_credits_and_roles(env: Path, capsys) -> None:
     assert code == 0 and "ada now has 25 credits" in out
     code, out, _ = run(capsys, "credits", "grant", "ada", "-30")
     assert "ada now has 0 credits" in out
-    code, out, _ = run(capsys, "users", "promote", "ada")
-    assert code == 0 and "an admin" in out
-    assert AccountStore.open(env / "accounts.json").get("ada").role == "admin"
-    code, out, _ = run(capsys, "users", "demote", "ada")
-    assert AccountStore.open(env / "accounts.json").get("ada").role == "user"
+    with caplog.at_level(logging.WARNING, logger="aicreative.studio"):
+        code, out, _ = run(capsys, "users", "promote", "ada")
+        assert code == 0 and "an admin" in out
+        assert AccountStore.open(env / "accounts.json").get("ada").role == "admin"
+        code, out, _ = run(capsys, "users", "demote", "ada")
+        assert AccountStore.open(env / "accounts.json").get("ada").role == "user"
+    # Every role change is logged, with the account's id and who made it.
+    changes = [r.getMessage() for r in caplog.records if "role of ada" in r.getMessage()]
+    assert len(changes) == 2
+    assert "from user to admin by operator" in changes[0]
+    assert "from admin to user by operator" in changes[1]
     code, _, err = run(capsys, "credits", "grant", "ghost", "1")
     assert code == 1 and "No account named" in err
 

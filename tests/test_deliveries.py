@@ -15,6 +15,8 @@ import pytest
 from aicreative import Cancelled, Studio
 from aicreative.deliveries import Deliveries, ShuttingDown
 
+from .conftest import PASSWORD
+
 
 class Clock:
     def __init__(self) -> None:
@@ -218,7 +220,7 @@ def test_studio_refunds_by_account_id_even_after_a_rename(studio: Studio, user: 
     account_id = studio.account_id(user)
     studio.store.charge(user, 3)
     studio.deliveries.hold(account_id, payload(), cost=3, nbytes=1)
-    studio.change_username(user, "ada2")
+    studio.change_username(user, PASSWORD, "ada2")
     studio.signup("ada", "other@example.org", "another long password")  # the old name, reused
     assert studio.shutdown(wait=0) == 1
     assert studio.balance("ada2") == 10

@@ -49,17 +49,23 @@ def test_change_email_needs_the_password(studio: Studio, user: str) -> None:
     assert studio.store.get("ada").email == "new@example.org"
 
 
-def test_change_username_is_unique_and_ends_old_sessions(studio: Studio, user: str) -> None:
+def test_change_username_is_unique_needs_the_password_and_keeps_the_identity(
+    studio: Studio, user: str
+) -> None:
     token = studio.login("ada", PASSWORD)
     studio.signup("bob", "bob@example.org", PASSWORD)
+    with pytest.raises(AuthError, match="password is not right"):
+        studio.change_username("ada", "wrong password", "ada2")
     with pytest.raises(Conflict):
-        studio.change_username("ada", "Bob")
+        studio.change_username("ada", PASSWORD, "Bob")
     with pytest.raises(ValidationError):
-        studio.change_username("ada", "<b>x</b>")
-    studio.change_username("ada", "ada2")
-    with pytest.raises(AuthError):
-        studio.user_from_session(token)
-    assert studio.user_from_session(studio.session_for("ada2")).username == "ada2"
+        studio.change_username("ada", PASSWORD, "<b>x</b>")
+    assert studio.store.get("ada2") is None
+    studio.change_username("ada", PASSWORD, "ada2")
+    # The session names the account's id: it follows the rename, not the name.
+    assert studio.user_from_session(token).username == "ada2"
+    studio.signup("ada", "other@example.org", PASSWORD)  # the freed name, taken by another
+    assert studio.user_from_session(token).username == "ada2"
     assert studio.balance("ada2") == 10
 
 
@@ -207,6 +213,7 @@ def test_objection_flag(studio: Studio, user: str) -> None:
 
 
 def test_objector_still_gets_a_reset_link(studio: Studio, user: str) -> None:
+    studio.settings.public_url = "https://ai.example.org"
     studio.set_objection("ada", True)
     studio.request_password_reset("ada@example.org")
     deadline = time.monotonic() + 5
@@ -252,7 +259,11 @@ def test_rights_over_http(live_server) -> None:
     )
     assert live_server.studio.store.get("ada").objected
 
-    renamed = submit_form(client, "/account/username", {"username": "ada_l"}, token=token)
+    unsure = submit_form(client, "/account/username", {"username": "ada_l"}, token=token)
+    assert unsure.status_code == 401 and live_server.studio.store.get("ada_l") is None
+    renamed = submit_form(
+        client, "/account/username", {"username": "ada_l", "password": PASSWORD}, token=token
+    )
     assert renamed.status_code == 303 and "from=ada" in renamed.headers["location"]
     assert client.get("/").status_code == 200  # the new cookie keeps this device logged in
     event, data, _ = gradio_call(client, "session", [])
@@ -301,6 +312,7 @@ def test_reset_link_read_back_from_smtp_works_once(settings: Settings, hasher, s
         smtp_server.port,
         "none",
     )
+    settings.public_url = "http://app.test"  # links come from the setting only
     studio = Studio(
         AccountStore.open(settings.store_path),
         DemoBackend(),
@@ -310,8 +322,8 @@ def test_reset_link_read_back_from_smtp_works_once(settings: Settings, hasher, s
     )
     studio.signup("ada", "ada@example.org", PASSWORD)
     session = studio.login("ada", PASSWORD)
-    studio.request_password_reset("nobody@example.org", base_url="http://app.test")
-    studio.request_password_reset("ADA@example.org", base_url="http://app.test")
+    studio.request_password_reset("nobody@example.org")
+    studio.request_password_reset("ADA@example.org")
     deadline = time.monotonic() + 10
     while not smtp_server.messages and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -329,7 +341,7 @@ def test_reset_link_read_back_from_smtp_works_once(settings: Settings, hasher, s
         studio.reset_password(token, "yet another password")
 
     # A second link dies when the password changes another way.
-    studio.request_password_reset("ada@example.org", base_url="http://app.test")
+    studio.request_password_reset("ada@example.org")
     while len(smtp_server.messages) < 2 and time.monotonic() < deadline + 10:
         time.sleep(0.02)
     second = re.search(r"token=(\S+)", smtp_server.messages[1].get_content()).group(1)

@@ -92,6 +92,7 @@ def test_forwarded_proto_only_when_trusted(
     settings: Settings, studio: Studio, trusted: bool
 ) -> None:
     settings.trust_proxy = trusted
+    settings.allowed_hosts = ["testserver"]  # TestClient's Host
     client = TestClient(create_app(studio, settings), base_url="http://testserver")
     headers = {"x-forwarded-proto": "https"}
     health = client.get("/healthz", headers=headers)
@@ -118,6 +119,7 @@ def test_spaces_iframe_cookie_and_frame_ancestors(
 ) -> None:
     monkeypatch.setenv("SPACE_ID", "someone/ai-creative")
     settings.trust_proxy = True
+    settings.allowed_hosts = ["testserver"]  # TestClient's Host
     client = TestClient(create_app(studio, settings), base_url="http://testserver")
     headers = {"x-forwarded-proto": "https"}
     csp = client.get("/login", headers=headers).headers["content-security-policy"]
@@ -181,6 +183,7 @@ def test_sessions_expire(settings: Settings, studio: Studio) -> None:
     token = studio.login("ada", PASSWORD)
     studio.tokens.session_max_age = 0
     time.sleep(1.05)
+    settings.allowed_hosts = ["testserver"]  # TestClient's Host
     client = TestClient(create_app(studio, settings), follow_redirects=False)
     client.cookies.set(COOKIE_NAME, token)
     assert client.get("/").status_code == 303

@@ -256,10 +256,17 @@ def test_admin_checks_are_on_the_server(studio: Studio, user: str) -> None:
 def test_admin_usernames_setting(settings, hasher) -> None:
     from aicreative.store import AccountStore
 
-    settings.admin_usernames = ["boss"]
+    settings.admin_usernames = ["boss", "later"]
     studio = Studio(AccountStore.memory(), DemoBackend(), settings=settings, hasher=hasher)
     studio.signup("Boss", "boss@example.org", PASSWORD)
-    assert studio.is_admin("boss") and studio.account("boss").is_admin
+    # A listed name chosen at sign-up grants nothing by itself.
+    assert not studio.is_admin("boss") and not studio.account("boss").is_admin
+    # At start the setting promotes the accounts that exist then, and stores it.
+    assert studio.apply_admin_setting() == ["Boss"]
+    assert studio.store.get("boss").role == "admin" and studio.is_admin("boss")
+    assert studio.apply_admin_setting() == []  # already stored: nothing to do
+    studio.signup("later", "later@example.org", PASSWORD)
+    assert not studio.is_admin("later")  # signed up after the start: nothing
 
 
 def test_password_reset_works_once(studio: Studio, user: str) -> None:

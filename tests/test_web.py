@@ -769,6 +769,7 @@ def _forgot(client: httpx.Client, email: str) -> httpx.Response:
 
 
 def test_forgot_answers_the_same_for_known_and_unknown_emails(live_server: LiveServer) -> None:
+    live_server.settings.public_url = live_server.url  # links come from the setting only
     live_server.studio.signup("ada", "ada@example.org", PASSWORD)
     client = live_server.client()
     known = _forgot(client, "ada@example.org")
@@ -787,6 +788,7 @@ def test_forgot_answers_the_same_for_known_and_unknown_emails(live_server: LiveS
 
 def test_password_reset_over_http(live_server: LiveServer) -> None:
     studio = live_server.studio
+    live_server.settings.public_url = live_server.url  # links come from the setting only
     new_password = "a brand new passphrase"
     old_session = signup(live_server, "ada")
     client = live_server.client()

@@ -57,6 +57,7 @@ def account_forms(studio: Studio, account: PublicAccount, csrf_token: str) -> st
     </form>
     <form method="post" action="/account/username" class="ac-inline-form">{token}
       <label>New username <input type="text" name="username" required minlength="3" maxlength="32" autocomplete="username" value="{e(account.username)}"></label>
+      <label>Password <input type="password" name="password" required autocomplete="current-password"></label>
       <button type="submit" data-testid="change-username">Change username</button>
     </form>
     <form method="post" action="/account/password" class="ac-inline-form">{token}
@@ -95,7 +96,7 @@ def account_forms(studio: Studio, account: PublicAccount, csrf_token: str) -> st
 
 
 def build_account_router(studio: Studio) -> APIRouter:
-    from .pages import csrf_binding, render_message
+    from .pages import csrf_binding, render_message, shown
 
     settings = studio.settings
     router = APIRouter(prefix="/account")
@@ -115,7 +116,7 @@ def build_account_router(studio: Studio) -> APIRouter:
         token = form.get("csrf_token")
         if not (
             isinstance(token, str)
-            and studio.tokens.check_csrf(token, csrf_binding(request))
+            and studio.tokens.check_csrf(token, csrf_binding(request, studio.tokens))
             and same_origin(request, settings, require=True)
         ):
             return (
@@ -132,7 +133,10 @@ def build_account_router(studio: Studio) -> APIRouter:
 
     def refused(request: Request, exc: AICreativeError) -> HTMLResponse:
         return render_message(
-            request, "Nothing changed", str(exc), exc.status_code if exc.status_code < 500 else 400
+            request,
+            "Nothing changed",
+            shown(exc),
+            exc.status_code if exc.status_code < 500 else 400,
         )
 
     def text(form: Any, name: str) -> str:
@@ -170,7 +174,9 @@ def build_account_router(studio: Studio) -> APIRouter:
         if refusal or account is None:
             return refusal or RedirectResponse("/login", status_code=303)
         try:
-            updated = studio.change_username(account.username, text(form, "username"))
+            updated = studio.change_username(
+                account.username, text(form, "password"), text(form, "username")
+            )
         except AICreativeError as exc:
             return refused(request, exc)
         response = RedirectResponse(f"/?done=username&from={account.username}", status_code=303)

@@ -23,11 +23,18 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
 from ..config import Settings
-from ..errors import AICreativeError
-from ..studio import Studio
+from ..errors import AICreativeError, StoreError
+from ..studio import PublicAccount, Studio
 from .account import build_account_router
 from .pages import build_router, csrf_binding
-from .security import COOKIE_NAME, GradioSessionGuard, LoginFirst, SecurityMiddleware
+from .security import (
+    COOKIE_NAME,
+    GradioSessionGuard,
+    LoginFirst,
+    SecurityMiddleware,
+    StoreUnavailable,
+    TrustedHosts,
+)
 from .ui import build_ui
 
 log = logging.getLogger(__name__)
@@ -80,31 +87,58 @@ def create_app(studio: Studio | None = None, settings: Settings | None = None) -
     app.state.studio = studio
     app.state.settings = settings
 
-    def session_user(request: Request) -> str | None:
+    # Roles come from the store; the setting grants admin to accounts that
+    # exist now, once, and the grant is stored (a later sign-up gets nothing).
+    studio.apply_admin_setting()
+
+    def session_account(request: Request) -> PublicAccount | None:
+        """The session's account; None when there is none. A failing store
+        raises on, so that a valid cookie is not cleared for it (503 instead)."""
         try:
-            return studio.user_from_session(request.cookies.get(COOKIE_NAME)).username
+            return studio.user_from_session(request.cookies.get(COOKIE_NAME))
+        except StoreError:
+            raise
         except AICreativeError:
             return None
 
-    # Starlette runs the last added outermost: headers, then the session
-    # guard, then the log-in redirect.
+    def session_user(request: Request) -> str | None:
+        account = session_account(request)
+        return account.username if account else None
+
+    def session_identity(request: Request) -> str | None:
+        """The account id of the session: what Gradio's ids are bound to."""
+        account = session_account(request)
+        return account.account_id if account else None
+
+    def gradio_user(request: Request) -> str | None:
+        # Inside Gradio nothing may raise: its error answers could quote the message.
+        try:
+            return session_user(request)
+        except StoreError as exc:
+            log.error("the account store failed: %s", exc)
+            return None
+
+    # Starlette runs the last added outermost: headers, then a failing
+    # store's 503, then the host check, the session guard, the log-in redirect.
     app.add_middleware(LoginFirst, user_of=session_user, settings=settings)
-    # Each Gradio session hash and event id answers only the user who owns it.
-    app.add_middleware(GradioSessionGuard, user_of=session_user)
+    # Each Gradio session hash and event id answers only the account that owns it.
+    app.add_middleware(GradioSessionGuard, user_of=session_identity)
+    app.add_middleware(TrustedHosts, settings=settings)
+    app.add_middleware(StoreUnavailable)
     app.add_middleware(SecurityMiddleware, settings=settings)
     app.mount("/ac-static", StaticFiles(directory=STATIC), name="ac-static")
     app.include_router(build_router(studio))
     app.include_router(build_account_router(studio))
 
     def csrf_for(request: gr.Request) -> str:
-        return studio.tokens.csrf(csrf_binding(request.request))  # type: ignore[arg-type]
+        return studio.tokens.csrf(csrf_binding(request.request, studio.tokens))  # type: ignore[arg-type]
 
     blocks = build_ui(studio, csrf_for)
     gr.mount_gradio_app(
         app,
         blocks,
         path="/",
-        auth_dependency=session_user,
+        auth_dependency=gradio_user,
         run_history=False,
         footer_links=[],
         enable_monitoring=False,
@@ -181,6 +215,12 @@ def serve(settings: Settings) -> None:
     app = create_app(studio, settings)
     scheme = "https" if settings.https else "http"
     log.info("AI Creative on %s://%s:%d", scheme, settings.listen_host, settings.port)
+    if not settings.public_base_url:
+        log.warning(
+            "AICREATIVE_PUBLIC_URL is not set: password reset emails carry no link. "
+            "Set it to the site's public address (https://...)."
+        )
+    log.info("answering requests for hosts: %s", ", ".join(settings.trusted_hosts))
     uvicorn.run(
         app,
         host=settings.listen_host,

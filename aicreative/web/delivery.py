@@ -76,7 +76,7 @@ def _session_account(studio: Studio, request: Any) -> tuple[str, str] | None:
     cookies = getattr(raw, "cookies", None) or {}
     try:
         user = studio.user_from_session(cookies.get(COOKIE_NAME))
-        return user.username, studio.account_id(user.username)
+        return user.username, user.account_id
     except AICreativeError:
         return None
 

@@ -18,11 +18,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from ..errors import AICreativeError, AuthError, NotFound, Throttled
+from ..accounts import Tokens
+from ..errors import AICreativeError, AuthError, NotFound, StoreError, Throttled
 from ..policy import format_date
 from ..studio import Studio
 from .security import (
     COOKIE_NAME,
+    UNAVAILABLE,
     clear_session_cookie,
     client_address,
     same_origin,
@@ -34,17 +36,44 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 ANONYMOUS = "anonymous"
 
 
-def csrf_binding(request: Request) -> str:
+def csrf_binding(request: Request, tokens: Tokens) -> str:
     """What a CSRF token is bound to: the session, or "anonymous" before login.
 
     Before login nothing secret exists to bind to, so the origin check is
     what stops a cross-site form; after login the token is tied to the
-    session, so a token from another session is refused.
+    session's account id and counter and to the cookie itself, so a token
+    from another session, or from before a logout, is refused.
     """
     token = request.cookies.get(COOKIE_NAME)
     if not token:
         return ANONYMOUS
-    return "s:" + hashlib.sha256(token.encode()).hexdigest()[:24]
+    digest = hashlib.sha256(token.encode()).hexdigest()[:24]
+    try:
+        claims = tokens.read_session(token)
+    except AICreativeError:
+        return "x:" + digest  # a stale or forged cookie: bound to itself, opens nothing
+    return f"s:{claims.account_id}:{claims.counter}:{digest}"
+
+
+def shown(exc: AICreativeError) -> str:
+    """What a visitor is told of a failure: its message, unless the store failed.
+
+    A StoreError's message is the operator's (it names the file): it is
+    raised on, and :class:`~.security.StoreUnavailable` answers 503 and logs it.
+    """
+    if isinstance(exc, StoreError):
+        raise exc
+    return str(exc)
+
+
+def public_message(exc: AICreativeError) -> str:
+    """Like :func:`shown`, for places that must answer in place (Gradio events):
+    a failing store is logged for the operator and the user is told only
+    that the site is temporarily unavailable."""
+    if isinstance(exc, StoreError):
+        log.error("the account store failed: %s", exc)
+        return UNAVAILABLE
+    return str(exc)
 
 
 @functools.cache
@@ -59,7 +88,7 @@ def _templates() -> Environment:
 def render_page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
     """A template rendered with the CSRF token and contact address every page needs."""
     studio: Studio = request.app.state.studio
-    context.setdefault("csrf_token", studio.tokens.csrf(csrf_binding(request)))
+    context.setdefault("csrf_token", studio.tokens.csrf(csrf_binding(request, studio.tokens)))
     context.setdefault("contact_email", studio.settings.contact_email)
     html = _templates().get_template(name).render(**context)
     return HTMLResponse(html, status_code=status, headers={"cache-control": "no-store"})
@@ -81,7 +110,7 @@ def build_router(studio: Studio) -> APIRouter:
         token = form.get("csrf_token")
         return (
             isinstance(token, str)
-            and studio.tokens.check_csrf(token, csrf_binding(request))
+            and studio.tokens.check_csrf(token, csrf_binding(request, studio.tokens))
             and same_origin(request, settings, require=True)
         )
 
@@ -125,7 +154,7 @@ def build_router(studio: Studio) -> APIRouter:
             response.headers["retry-after"] = str(exc.retry_after)
             return response
         except AICreativeError as exc:
-            return render(request, "login.html", 401, username=username, error=str(exc))
+            return render(request, "login.html", 401, username=username, error=shown(exc))
         redirect = RedirectResponse("/", status_code=303)
         set_session_cookie(redirect, token, request, settings)
         return redirect
@@ -162,12 +191,19 @@ def build_router(studio: Studio) -> APIRouter:
                 account.username, password, client=client_address(request, settings)
             )
         except AICreativeError as exc:
-            return render(request, "signup.html", exc.status_code, error=str(exc), **context)
+            return render(request, "signup.html", exc.status_code, error=shown(exc), **context)
         response = RedirectResponse("/", status_code=303)
         set_session_cookie(response, token, request, settings)
         return response
 
     # -- log out ----------------------------------------------------------------
+
+    @router.get("/logout")
+    async def logout_link(request: Request) -> Response:
+        # Shadows Gradio's own GET /logout, which redirects to an address
+        # built from the client-written X-Forwarded-Host. Logging out is a
+        # POST with a CSRF token; a link only goes back to the site.
+        return RedirectResponse("/", status_code=303)
 
     @router.post("/logout")
     async def logout(request: Request) -> Response:
@@ -202,15 +238,12 @@ def build_router(studio: Studio) -> APIRouter:
         if not form_ok(request, form):
             return render(request, "forgot.html", 400, email=email, error=expired)
         try:
-            studio.request_password_reset(
-                email,
-                client=client_address(request, settings),
-                base_url=_base_url(request, settings),
-            )
+            # The link comes from the configured public address, never this request's Host.
+            studio.request_password_reset(email, client=client_address(request, settings))
         except Throttled as exc:
             return render(request, "forgot.html", 429, email=email, error=str(exc))
         except AICreativeError as exc:  # an empty email: say so on the form, not a 500
-            return render(request, "forgot.html", exc.status_code, email=email, error=str(exc))
+            return render(request, "forgot.html", exc.status_code, email=email, error=shown(exc))
         # The same answer whether or not an account has this email.
         return render(
             request,
@@ -225,7 +258,7 @@ def build_router(studio: Studio) -> APIRouter:
         try:
             username = studio.check_reset_token(token)
         except AICreativeError as exc:
-            return render(request, "reset.html", 400, token="", error=str(exc))
+            return render(request, "reset.html", 400, token="", error=shown(exc))
         return render(request, "reset.html", token=token, username=username)
 
     @router.post("/reset", response_class=HTMLResponse)
@@ -247,9 +280,9 @@ def build_router(studio: Studio) -> APIRouter:
         try:
             studio.reset_password(token, password)
         except AuthError as exc:
-            return render(request, "reset.html", 400, token="", error=str(exc))
+            return render(request, "reset.html", 400, token="", error=shown(exc))
         except AICreativeError as exc:
-            return render(request, "reset.html", 400, token=token, username="", error=str(exc))
+            return render(request, "reset.html", 400, token=token, username="", error=shown(exc))
         response = RedirectResponse("/login?m=reset", status_code=303)
         clear_session_cookie(response, request, settings)
         return response
@@ -312,11 +345,3 @@ def build_router(studio: Studio) -> APIRouter:
         )
 
     return router
-
-
-def _base_url(request: Request, settings: Any) -> str:
-    if settings.public_url:
-        return str(settings.public_url).rstrip("/")
-    from .security import own_origin
-
-    return own_origin(request, settings)

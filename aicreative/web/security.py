@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..config import Settings
+from ..errors import StoreError
 
 COOKIE_NAME = "aicreative_session"
 #: Hosts allowed to frame the app on Hugging Face Spaces.
@@ -55,12 +56,97 @@ def client_address(request: Request, settings: Settings) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def request_host(request: Request, settings: Settings) -> str:
+    """The host (with port) the request was sent to, lower case.
+
+    The trusted proxy's (rightmost) ``X-Forwarded-Host`` entry when the
+    proxy is trusted, else ``Host``. It is checked against the trusted-host
+    list and used for the origin check, never to build a link.
+    """
+    host = _proxy_says(request, settings, "x-forwarded-host") or request.headers.get("host", "")
+    return host.strip().lower()
+
+
 def own_origin(request: Request, settings: Settings) -> str:
     scheme = "https" if is_https(request, settings) else "http"
-    host = request.headers.get("host", "")
-    if settings.trust_proxy and request.headers.get("x-forwarded-host"):
-        host = request.headers["x-forwarded-host"].split(",")[0].strip()
-    return f"{scheme}://{host}".lower()
+    return f"{scheme}://{request_host(request, settings)}"
+
+
+def host_name(host: str) -> str:
+    """``host`` without its port: ``example.org:8443`` → ``example.org``, ``[::1]:80`` → ``::1``."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    if host.count(":") == 1:
+        return host.split(":", 1)[0]
+    return host
+
+
+def host_allowed(host: str, allowed: list[str]) -> bool:
+    """Whether ``host`` (a Host header value) is one of ``allowed``.
+
+    ``*`` allows every host; ``*.example.org`` allows its sub-domains.
+
+    >>> host_allowed("app.example.org:443", ["*.example.org"])
+    True
+    >>> host_allowed("evil.test", ["app.example.org", "localhost"])
+    False
+    """
+    name = host_name(host)
+    if not name:
+        return False
+    for pattern in allowed:
+        if pattern == "*" or name == pattern:
+            return True
+        if pattern.startswith("*.") and name.endswith(pattern[1:]):
+            return True
+    return False
+
+
+#: Forwarded headers that Gradio reads (it takes the first, client-written
+#: entry): reduced to the trusted proxy's entry, or removed when untrusted.
+FORWARDED_HEADERS = (b"x-forwarded-host", b"x-forwarded-proto", b"x-forwarded-for")
+#: Answered whatever the Host: a health check names no host we know.
+HOST_CHECK_EXEMPT = frozenset({"/healthz"})
+
+
+class TrustedHosts:
+    """Refuses requests for hosts that are not ours (400), like Starlette's
+    TrustedHostMiddleware, but reading the trusted proxy's forwarded host.
+
+    It also rewrites the forwarded headers that reach the routes behind it:
+    Gradio builds redirects and its root URL from the first
+    ``X-Forwarded-Host`` entry, which the client writes. Behind a trusted
+    proxy only the proxy's own (last) entry is kept; otherwise none is.
+    """
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+        self.allowed = settings.trusted_hosts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        host = request_host(request, self.settings)
+        if scope.get("path") not in HOST_CHECK_EXEMPT and not host_allowed(host, self.allowed):
+            log.info("refused a request for an unknown host")
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1008})
+                return
+            response = PlainTextResponse("Invalid host header", status_code=400)
+            await response(scope, receive, send)
+            return
+        headers = []
+        for name, value in scope.get("headers", []):
+            if name in FORWARDED_HEADERS:
+                if not self.settings.trust_proxy:
+                    continue
+                value = value.split(b",")[-1].strip()
+            headers.append((name, value))
+        await self.app({**scope, "headers": headers}, receive, send)
 
 
 def same_origin(request: Request, settings: Settings, *, require: bool) -> bool:
@@ -206,6 +292,46 @@ class SecurityMiddleware:
             await response(scope, receive, send_with_headers)
             return
         await self.app(scope, receive, send_with_headers)
+
+
+UNAVAILABLE = "AI Creative is temporarily unavailable. Please try again in a few minutes."
+
+
+class StoreUnavailable:
+    """Answers 503 "temporarily unavailable" when the account store fails.
+
+    The store's message is for the operator (it names the file and its
+    path): it goes to the log, never into a response. Handlers let a
+    :class:`~aicreative.errors.StoreError` rise to here.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking)
+        except StoreError as exc:
+            log.error("the account store failed: %s", exc)
+            if started:
+                raise
+            response = PlainTextResponse(
+                UNAVAILABLE,
+                status_code=503,
+                headers={"retry-after": "60", "cache-control": "no-store"},
+            )
+            await response(scope, receive, send)
 
 
 #: Gradio routes this app never uses and that write a session's values (the

@@ -25,6 +25,7 @@ from ..policy import format_date
 from ..studio import Studio
 from .account import DONE, account_forms
 from .delivery import deliver, delivery_functions, delivery_notice
+from .pages import public_message
 
 log = logging.getLogger(__name__)
 
@@ -277,7 +278,7 @@ def build_ui(studio: Studio, csrf_for: Any) -> gr.Blocks:
         except AICreativeError as exc:
             return (
                 gr.update(),
-                _status(str(exc), "error"),
+                _status(public_message(exc), "error"),
                 header_html(studio, username, csrf_for(request)),
             )
         except Exception as exc:  # a bug of ours: say so plainly, no trace to the user
