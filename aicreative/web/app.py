@@ -26,6 +26,7 @@ from ..config import Settings
 from ..errors import AICreativeError
 from ..studio import Studio
 from .account import build_account_router
+from .api import add_api
 from .pages import build_router, csrf_binding
 from .security import COOKIE_NAME, GradioSessionGuard, LoginFirst, SecurityMiddleware
 from .ui import build_ui
@@ -79,6 +80,8 @@ def create_app(studio: Studio | None = None, settings: Settings | None = None) -
     )
     app.state.studio = studio
     app.state.settings = settings
+    # The REST API for scripts (/api/v1, /v1/images/generations): Bearer tokens only.
+    add_api(app, studio)
 
     def session_user(request: Request) -> str | None:
         try:
