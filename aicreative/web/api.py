@@ -300,6 +300,7 @@ async def _generate(
         gone.set()
 
     result: GenerationResult | None = None
+    failure: Exception | None = None
     async with anyio.create_task_group() as group:
         group.start_soon(watch)
         try:
@@ -307,8 +308,12 @@ async def _generate(
                 lambda: studio.generate(user.username, gen, on_progress=on_progress),
                 limiter=limiter,
             )
+        except Exception as exc:  # raised after the group, not wrapped in a group
+            failure = exc
         finally:
             group.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
     if result is None:  # the task group ended without an answer (cannot happen)
         raise Cancelled()
     if gone.is_set() or await request.is_disconnected():
