@@ -568,3 +568,41 @@ def test_generate_through_the_web_ui_still_works(live_server: LiveServer) -> Non
     client = signup(live_server, "ada")
     event, (payload, _, _), _ = generate(client, "a kite")
     assert event == "complete" and len(payload["images"]) == 1
+
+
+# -- the Account tab's token section, over Gradio's HTTP API --------------------------------
+
+
+def test_account_tab_creates_lists_and_revokes_tokens(live_server: LiveServer) -> None:
+    from .fixtures_server import gradio_call
+
+    live = live_server
+    browser = signup(live, "ada")
+    event, (secret, table, _, status, name), _ = gradio_call(
+        browser, "create_api_token", ["my <b>script</b>", 7]
+    )
+    assert event == "complete", status
+    token = secret["value"] if isinstance(secret, dict) else secret
+    assert token.startswith("aic_") and "shown only this once" in status and name == ""
+    token_id = token.split("_")[1]
+    # Escaped, listed with its id and dates, never a hash.
+    assert "my &lt;b&gt;script&lt;/b&gt;" in table and token_id in table
+    (entry,) = live.studio.store.require("ada").api_tokens
+    assert entry["hash"] not in table
+    api = live.client(headers=bearer(token))
+    assert api.get("/api/v1/balance").json() == {"balance": 10}
+    event, (listed, _), _ = gradio_call(browser, "api_tokens", [])
+    assert event == "complete" and token_id in listed and "Last used" in listed
+    # Refusals in the section: no name, a bad expiry.
+    _, (_, _, _, status, _), _ = gradio_call(browser, "create_api_token", ["", 30])
+    assert "name" in status
+    # Revoke: the token stops at once.
+    event, (table, _, status, _), _ = gradio_call(browser, "revoke_api_token", [token_id])
+    assert event == "complete" and "revoked" in status and token_id not in table
+    assert api.get("/api/v1/balance").status_code == 401
+    # Another user cannot revoke (or see) ada's tokens.
+    other = live.studio.create_api_token("ada", "kept").token
+    bob = signup(live, "bob")
+    _, (table, _, status, _), _ = gradio_call(bob, "revoke_api_token", [other.split("_")[1]])
+    assert "no API token" in status and "kept" not in table
+    assert api.get("/api/v1/balance", headers=bearer(other)).status_code == 200
