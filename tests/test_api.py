@@ -606,3 +606,44 @@ def test_account_tab_creates_lists_and_revokes_tokens(live_server: LiveServer) -
     _, (table, _, status, _), _ = gradio_call(bob, "revoke_api_token", [other.split("_")[1]])
     assert "no API token" in status and "kept" not in table
     assert api.get("/api/v1/balance", headers=bearer(other)).status_code == 200
+
+
+@pytest.mark.browser
+def test_token_section_in_chromium(chromium: object, web: object) -> None:
+    """Create a token on the Account tab in real Chromium, use it, see it listed
+    (and its secret gone after a reload), revoke it."""
+    import re
+
+    from playwright.sync_api import expect
+
+    from .fixtures_browser import WAIT_MS, new_context, open_tab, signup_in_browser, wait_ready
+
+    url = web.url  # type: ignore[attr-defined]
+    context = new_context(chromium)
+    try:
+        page = context.new_page()
+        signup_in_browser(page, url, "ada")
+        open_tab(page, "Account")
+        page.locator("#token-name textarea, #token-name input").first.fill("laptop")
+        page.locator("#token-create").click()
+        secret = page.locator("#token-secret textarea, #token-secret input").first
+        expect(secret).to_have_value(re.compile(r"^aic_"), timeout=WAIT_MS)
+        token = secret.input_value()
+        expect(page.get_by_test_id("token-status")).to_contain_text("shown only this once")
+        expect(page.get_by_test_id("token-list")).to_contain_text("laptop")
+        assert httpx.get(url + "/api/v1/balance", headers=bearer(token)).json() == {"balance": 10}
+
+        page.reload()
+        wait_ready(page, "ada")
+        open_tab(page, "Account")
+        expect(page.get_by_test_id("token-list")).to_contain_text("laptop", timeout=WAIT_MS)
+        assert token not in page.content()
+
+        page.locator("#token-which input").first.click()
+        page.get_by_role("option", name=re.compile("laptop")).click()
+        page.locator("#token-revoke").click()
+        expect(page.get_by_test_id("token-status")).to_contain_text("revoked", timeout=WAIT_MS)
+        expect(page.get_by_test_id("token-list")).to_contain_text("No API tokens")
+        assert httpx.get(url + "/api/v1/balance", headers=bearer(token)).status_code == 401
+    finally:
+        context.close()
