@@ -54,6 +54,9 @@ MAX_NAME = 64
 MAX_DAYS = 3650
 #: Seconds between two writes of a token's "last used" date.
 LAST_USED_EVERY = 60.0
+#: Tokens whose recent requests the throttle remembers at most (each up to
+#: ``per_minute`` timestamps); past it the longest-known token is forgotten.
+MAX_THROTTLED_TOKENS = 10_000
 
 
 def _now() -> dt.datetime:
@@ -71,6 +74,32 @@ def _parse_stamp(text: Any) -> dt.datetime | None:
         return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
     except ValueError:
         return None
+
+
+class BoundedRateLimit(RateLimit):
+    """:class:`accounts.RateLimit` that remembers at most ``max_keys`` keys.
+
+    A user who creates, uses and revokes tokens in a loop must not grow the
+    table without end. Forgetting a key only ever gives that token a fresh
+    budget, never locks anyone out. (Throttles are moving to one module,
+    ``aicreative/limits.py``; this keeps to the class as it is now.)
+    """
+
+    def __init__(self, limit: int, window: float, max_keys: int = MAX_THROTTLED_TOKENS) -> None:
+        super().__init__(limit=limit, window=window)
+        self.max_keys = max_keys
+
+    def hit(self, key: str, what: str = "requests") -> None:
+        try:
+            super().hit(key, what)
+        finally:
+            with self._lock:
+                while len(self._events) > self.max_keys:
+                    del self._events[next(iter(self._events))]
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._events)
 
 
 def hash_secret(secret: str) -> str:
@@ -101,9 +130,8 @@ class ApiTokens:
         self.max_per_account = max_per_account
         self.clock = clock
         # Keyed by token id, and only after the token checked out: a stranger
-        # sending made-up tokens adds nothing to it. (Issue: throttles move
-        # to aicreative/limits.py; this uses accounts.RateLimit as it is.)
-        self.limit = RateLimit(limit=max(1, per_minute), window=60.0)
+        # sending made-up tokens adds nothing to it.
+        self.limit = BoundedRateLimit(limit=max(1, per_minute), window=60.0)
 
     def create(self, account_id: str, name: str, days: int | None = None) -> NewToken:
         """A new token for the account, valid ``days`` days (None: until revoked)."""

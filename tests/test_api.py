@@ -647,3 +647,16 @@ def test_token_section_in_chromium(chromium: object, web: object) -> None:
         assert httpx.get(url + "/api/v1/balance", headers=bearer(token)).status_code == 401
     finally:
         context.close()
+
+
+def test_the_token_throttle_is_bounded() -> None:
+    from aicreative.apitokens import BoundedRateLimit
+
+    limit = BoundedRateLimit(limit=1, window=60.0, max_keys=3)
+    for key in ("a", "b", "c", "d", "e"):
+        limit.hit(key)
+    assert len(limit) == 3
+    with pytest.raises(Throttled):
+        limit.hit("e")  # a remembered key is still throttled
+    limit.hit("a")  # the oldest was forgotten: a fresh budget, never a lock-out
+    assert len(limit) == 3
