@@ -660,3 +660,29 @@ def test_the_token_throttle_is_bounded() -> None:
         limit.hit("e")  # a remembered key is still throttled
     limit.hit("a")  # the oldest was forgotten: a fresh budget, never a lock-out
     assert len(limit) == 3
+
+
+def test_too_many_waiting_requests_is_429(
+    start_server: Callable[..., LiveServer], settings
+) -> None:  # type: ignore[no-untyped-def]
+    import concurrent.futures
+    import dataclasses
+
+    live = start_server(settings=dataclasses.replace(settings, max_waiting=1))
+    token = api_user(live)
+    live.studio.backend.step_delay = 0.3  # type: ignore[attr-defined]
+    body = {"prompt": "a slow kite", "steps": 5}
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        answers = list(
+            pool.map(
+                lambda _: httpx.post(
+                    live.url + "/api/v1/images", json=body, headers=bearer(token), timeout=60
+                ),
+                range(4),
+            )
+        )
+    codes = sorted(a.status_code for a in answers)
+    assert 200 in codes and 429 in codes, codes
+    refused = next(a for a in answers if a.status_code == 429)
+    assert refused.json()["error"]["code"] == "throttled" and refused.headers["retry-after"] == "5"
+    assert live.studio.balance("ada") == 10 - codes.count(200)

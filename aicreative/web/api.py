@@ -52,6 +52,7 @@ from ..errors import (
     Throttled,
     ValidationError,
 )
+from ..scheduler import QueueFull
 from ..studio import GenerationResult, PublicAccount, Studio
 
 log = logging.getLogger(__name__)
@@ -172,7 +173,7 @@ def _errors(model: type[BaseModel], *codes: int) -> dict[int | str, dict[str, An
         402: "Not enough credits; nothing was charged.",
         413: "The body is too large.",
         422: "The body does not match the schema.",
-        429: "Too many requests with this token; see Retry-After.",
+        429: "Too many requests with this token, or too many of yours waiting; see Retry-After.",
         503: "The image backend or the store failed; any charge was refunded.",
     }
     return {code: {"model": model, "description": meaning[code]} for code in codes}
@@ -193,17 +194,35 @@ _CODES = {
 }
 
 
+#: Seconds a caller whose requests fill their place in line is asked to wait.
+QUEUE_FULL_RETRY = 5
+
+
 def _status_of(exc: AICreativeError) -> int:
     # A store failure is the server's, not the caller's; say "try later".
-    return 503 if isinstance(exc, StoreError) else int(exc.status_code)
+    if isinstance(exc, StoreError):
+        return 503
+    # Too many of the user's requests already waiting: "too many requests".
+    if isinstance(exc, QueueFull):
+        return 429
+    return int(exc.status_code)
+
+
+def _retry_after(exc: Exception | None) -> int | None:
+    if isinstance(exc, Throttled):
+        return exc.retry_after
+    if isinstance(exc, QueueFull):
+        return QUEUE_FULL_RETRY
+    return None
 
 
 def _headers(status: int, exc: Exception | None) -> dict[str, str]:
     headers = {"cache-control": "no-store"}
     if status == 401:
         headers["www-authenticate"] = 'Bearer realm="aicreative"'
-    if isinstance(exc, Throttled):
-        headers["retry-after"] = str(exc.retry_after)
+    retry = _retry_after(exc)
+    if retry is not None:
+        headers["retry-after"] = str(retry)
     return headers
 
 
@@ -214,8 +233,8 @@ def api_error(
     detail: dict[str, Any] = {"code": _CODES.get(status, "error"), "message": message}
     if field:
         detail["field"] = field
-    if isinstance(exc, Throttled):
-        detail["retry_after"] = exc.retry_after
+    if _retry_after(exc) is not None:
+        detail["retry_after"] = _retry_after(exc)
     if isinstance(exc, InsufficientCredits):
         detail["needed"], detail["balance"] = exc.needed, exc.balance
     return JSONResponse({"error": detail}, status_code=status, headers=_headers(status, exc))
