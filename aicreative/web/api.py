@@ -308,6 +308,8 @@ async def _generate(
     studio = _studio(request)
     limiter: anyio.CapacityLimiter = request.app.state.api_limiter
     gone = threading.Event()
+    # By id: a refund must reach this account even if it is renamed meanwhile.
+    account_id = await anyio.to_thread.run_sync(studio.account_id, user.username)
 
     def on_progress(step: int, total: int) -> None:
         if gone.is_set():
@@ -337,7 +339,6 @@ async def _generate(
         raise Cancelled()
     if gone.is_set() or await request.is_disconnected():
         # Nobody to hand the images to: they are dropped and the credits go back.
-        account_id = await anyio.to_thread.run_sync(studio.account_id, user.username)
         await anyio.to_thread.run_sync(studio.refund, account_id, result.cost)
         log.info("API caller of %s left before the images were sent; refunded", user.username)
         raise Cancelled("The caller disconnected; the credits were refunded.")
