@@ -301,6 +301,15 @@ def test_every_refusal_has_its_status(live_server: LiveServer) -> None:
         "/api/v1/images", content=b"x" * 100_000, headers={"content-type": "application/json"}
     )
     assert error(huge, 413)["code"] == "body_too_large"
+    # Without a declared size (chunked), reading stops at the limit.
+    chunked = client.post(
+        "/api/v1/images",
+        content=iter([b"x" * 20_000] * 50),
+        headers={"content-type": "application/json"},
+    )
+    assert error(chunked, 413)["code"] == "body_too_large"
+    openai_huge = client.post("/v1/images/generations", content=b"x" * 100_000)
+    assert openai_huge.status_code == 413 and openai_huge.json()["error"]["type"]
 
     # Too many requests with one token: 429 with Retry-After.
     live.studio._api_tokens.limit.limit = 2
