@@ -11,6 +11,7 @@ The public API for notebooks and scripts::
 """
 
 from .backends.base import GenerationRequest
+from .client import Client, InvalidToken, RemoteResult, ServerUnavailable
 from .config import Settings
 from .errors import (
     AICreativeError,
@@ -31,12 +32,16 @@ __all__ = [
     "AuthError",
     "BackendError",
     "Cancelled",
+    "Client",
     "Conflict",
     "GenerationRequest",
     "GenerationResult",
     "InsufficientCredits",
+    "InvalidToken",
     "NotFound",
     "PermissionDenied",
+    "RemoteResult",
+    "ServerUnavailable",
     "Settings",
     "Studio",
     "Throttled",

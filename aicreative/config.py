@@ -148,6 +148,13 @@ class Settings:
         10.0, "Milliseconds a batch waits for compatible requests from other users."
     )
     max_waiting: int = _opt(3, "Most generation requests one user may have waiting at once.")
+    api_requests_per_minute: int = _opt(
+        60, "Requests one API token may make per minute (generate and balance together)."
+    )
+    api_max_tokens: int = _opt(20, "API tokens one account may hold at once.")
+    api_concurrency: int = _opt(
+        16, "API generations handed to worker threads at once (the rest wait, off the threads)."
+    )
 
     def __post_init__(self) -> None:
         if self.data_dir is None:
@@ -182,6 +189,10 @@ class Settings:
             raise ValidationError(
                 f"delivery_minutes must be above 0 and at most {MAX_DELIVERY_MINUTES:g} "
                 "(the privacy policy promises no longer)."
+            )
+        if self.api_requests_per_minute < 1 or self.api_max_tokens < 1 or self.api_concurrency < 1:
+            raise ValidationError(
+                "api_requests_per_minute, api_max_tokens and api_concurrency must be at least 1."
             )
         if self.demo_step_delay < 0:
             raise ValidationError("demo_step_delay cannot be negative.")

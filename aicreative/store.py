@@ -35,7 +35,7 @@ import os
 import secrets
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,8 @@ FIELDS: tuple[str, ...] = (
 )
 #: Fields that are bookkeeping, not personal data: never shown as "your data".
 TECHNICAL_FIELDS: tuple[str, ...] = ("account_id", "gallery_salt", "api_tokens")
+#: Every key an API token's entry in ``api_tokens`` may hold: never the secret.
+TOKEN_FIELDS: tuple[str, ...] = ("id", "hash", "name", "created", "last_used", "expires")
 ROLES = ("user", "admin")
 TABLE = "accounts"
 TEMP_PREFIX = ".accounts-"
@@ -127,6 +129,12 @@ def check_record(record: dict[str, Any]) -> None:
         raise ValidationError("Credits must be a whole number of zero or more.")
     if record.get("role", "user") not in ROLES:
         raise ValidationError(f"Role must be one of {', '.join(ROLES)}.")
+    for token in record.get("api_tokens") or ():
+        if not isinstance(token, dict) or set(token) - set(TOKEN_FIELDS):
+            raise ValidationError(
+                f"An API token entry holds only {', '.join(TOKEN_FIELDS)}; refused: "
+                f"{', '.join(sorted(set(token) - set(TOKEN_FIELDS))) if isinstance(token, dict) else type(token).__name__}."
+            )
 
 
 class _CachedStorage(Storage):
@@ -311,6 +319,7 @@ class AccountStore:
         self._by_name: dict[str, int] = {}
         self._by_email: dict[str, int] = {}
         self._by_id: dict[str, int] = {}
+        self._by_token: dict[str, int] = {}
         with self._locked():
             if isinstance(storage, AtomicJSONStorage):
                 storage.remove_orphans()
@@ -376,13 +385,17 @@ class AccountStore:
         return data.get(TABLE, {})
 
     def _reindex(self, table: dict[str, dict[str, Any]]) -> None:
-        by_name, by_email, by_id = {}, {}, {}
+        by_name, by_email, by_id, by_token = {}, {}, {}, {}
         for doc_id, record in table.items():
             by_name[str(record.get("username", "")).lower()] = int(doc_id)
             by_email[str(record.get("email", "")).lower()] = int(doc_id)
             if record.get("account_id"):
                 by_id[str(record["account_id"])] = int(doc_id)
+            for token in record.get("api_tokens") or ():
+                if isinstance(token, dict) and token.get("id"):
+                    by_token[str(token["id"])] = int(doc_id)
         self._by_name, self._by_email, self._by_id = by_name, by_email, by_id
+        self._by_token = by_token
         self._index_generation = self._storage.generation
 
     def _set(self, doc_id: int, fields: dict[str, Any]) -> None:
@@ -396,6 +409,7 @@ class AccountStore:
             and self._storage.generation == before + 1
             and "username" not in fields
             and "email" not in fields
+            and "api_tokens" not in fields
         ):
             self._index_generation = self._storage.generation
 
@@ -439,6 +453,17 @@ class AccountStore:
         with self._thread_lock:
             table = self._raw()
             doc_id = self._by_id.get(account_id)
+            record = table.get(str(doc_id)) if doc_id is not None else None
+            return Account.from_record(record) if record else None
+
+    def find_token(self, token_id: str) -> Account | None:
+        """The account holding the API token whose public id is ``token_id``, or None.
+
+        An index lookup (rebuilt with the others), not a scan of every account.
+        """
+        with self._thread_lock:
+            table = self._raw()
+            doc_id = self._by_token.get(token_id)
             record = table.get(str(doc_id)) if doc_id is not None else None
             return Account.from_record(record) if record else None
 
@@ -499,6 +524,28 @@ class AccountStore:
                     raise Conflict("An account with this email already exists.")
             self._set(doc_id, fields)
             return Account.from_record(merged)
+
+    def change_tokens(
+        self,
+        account_id: str,
+        change: Callable[[tuple[dict[str, Any], ...]], tuple[dict[str, Any], ...]],
+    ) -> Account:
+        """Replace the account's API tokens by ``change(tokens)``, in one locked step.
+
+        One step so that a revoke and a "last used" stamp racing each other
+        cannot bring a revoked token back. NotFound when the account is gone.
+        """
+        with self._writing():
+            table = self._raw()
+            doc_id = self._by_id.get(account_id)
+            record = table.get(str(doc_id)) if doc_id is not None else None
+            if doc_id is None or record is None:
+                raise NotFound("This account no longer exists.")
+            before = tuple(dict(t) for t in record.get("api_tokens") or ())
+            tokens = [dict(t) for t in change(before)]
+            check_record({**record, "api_tokens": tokens})
+            self._set(doc_id, {"api_tokens": tokens})
+            return Account.from_record({**record, "api_tokens": tokens})
 
     def delete(self, username: str) -> bool:
         """Remove the account; the file is rewritten without it. False if absent."""

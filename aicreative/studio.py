@@ -38,6 +38,7 @@ from .accounts import (
     validate_password,
     validate_username,
 )
+from .apitokens import ApiTokens, NewToken
 from .backends import BackendChoice, create_backend
 from .backends.base import Backend, GenerationRequest, ProgressCallback
 from .config import Settings
@@ -169,6 +170,11 @@ class Studio:
             or int(getattr(self.backend, "suggested_max_batch", 1)),
             gather_ms=self.settings.batch_gather_ms,
             max_waiting=self.settings.max_waiting,
+        )
+        self._api_tokens = ApiTokens(
+            store,
+            per_minute=self.settings.api_requests_per_minute,
+            max_per_account=self.settings.api_max_tokens,
         )
         self.reset_limit = RateLimit(limit=3, window=3600)
         self.client_reset_limit = RateLimit(limit=10, window=3600)
@@ -331,6 +337,40 @@ class Studio:
             return
         self.end_sessions(user.username)
 
+    # -- API tokens (issue 15) ------------------------------------------------
+
+    def create_api_token(self, username: str, name: str, days: int | None = None) -> NewToken:
+        """A personal API token for scripts: generate and read the balance, nothing else.
+
+        The returned ``token`` string is shown this once; only its hash is
+        stored. ``days`` sets an expiry (None: until revoked, a password
+        change or the account's deletion).
+
+        >>> studio = Studio.local()
+        >>> _ = studio.signup("eve", "eve@example.org", "a long password")
+        >>> new = studio.create_api_token("eve", "my laptop", days=30)
+        >>> studio.user_from_api_token(new.token).username
+        'eve'
+        >>> [t["name"] for t in studio.api_token_list("eve")]
+        ['my laptop']
+        """
+        return self._api_tokens.create(self.account_id(username), name, days)
+
+    def api_token_list(self, username: str) -> list[dict[str, Any]]:
+        """The user's tokens: id, name, created, last used, expiry; never a hash or secret."""
+        return self._api_tokens.listing(self.store.require(username))
+
+    def revoke_api_token(self, username: str, token_id: str) -> None:
+        """Revoke one of the user's tokens at once; NotFound if they have no such token."""
+        self._api_tokens.revoke(self.account_id(username), str(token_id or ""))
+
+    def user_from_api_token(self, token: str | None) -> PublicAccount:
+        """The account an API token belongs to (throttled per token); AuthError otherwise."""
+        if not token:
+            raise AuthError("This needs an API token: send 'Authorization: Bearer aic_...'.")
+        account = self._api_tokens.authenticate(token)
+        return PublicAccount.of(account, self.role_of(account))
+
     # -- credits -----------------------------------------------------------
 
     def balance(self, username: str) -> int:
@@ -349,6 +389,10 @@ class Studio:
         account = self.store.get_by_id(account_id)
         if account is not None:
             self.store.refund(account.username, credits)
+
+    def refund(self, account_id: str, credits: int) -> None:
+        """Give back credits for images that could not be handed over (the caller left)."""
+        self._refund_account(account_id, credits)
 
     def account_id(self, username: str) -> str:
         """The account's permanent id (what held results and refunds are bound to)."""
@@ -455,6 +499,8 @@ class Studio:
         stored["password_hash"] = PasswordHasher.describe(account.password_hash)
         # The salt is half of the gallery key's material: say it exists, never show it.
         stored["gallery_salt"] = "set (random; your gallery's key is derived from it)"
+        # Tokens as their owner sees them: the stored hash is never shown.
+        stored["api_tokens"] = self._api_tokens.listing(account)
         return {
             "stored": stored,
             "effective_role": self.role_of(account),
@@ -509,6 +555,7 @@ class Studio:
             account.username,
             password_hash=self.hasher.hash(new),
             session_counter=account.session_counter + 1,
+            api_tokens=[],  # every API token dies with the old password
         )
         return self.tokens.session(updated.account_id, updated.session_counter)
 
@@ -759,6 +806,7 @@ class Studio:
             account.username,
             password_hash=self.hasher.hash(new_password),
             session_counter=account.session_counter + 1,
+            api_tokens=[],  # every API token dies with the old password
         )
         return account.username
 

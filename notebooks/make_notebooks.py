@@ -1019,12 +1019,137 @@ ADMIN = [
     NOTHING_WRITTEN_END,
 ]
 
+# -- 05: a remote client ---------------------------------------------------------------
+
+REMOTE_CLIENT = [
+    md(
+        """
+        # Scripts against a deployed server: API tokens and `aicreative.Client`
+
+        On a shared server (your lab's, a Space) you script with **your** account and
+        credits: create a personal API token on the Account tab, then use
+        `aicreative.Client(url, token)`. This notebook plays both sides on this machine:
+
+        1. starts a real server in this kernel (the same app as `python app.py`, on
+           127.0.0.1 only) over an in-memory `Studio`,
+        2. creates an account and a token through the `Studio`'s API (what the Account
+           tab does),
+        3. generates through the client: PIL images, seeds, cost and balance,
+        4. shows the clear exceptions: not enough credits, a revoked token,
+        5. calls the OpenAI Images shape that OpenAI clients speak.
+
+        Against a real server, only step 3 onward is yours: `Client("https://...", "aic_...")`.
+        """
+    ),
+    NOTHING_WRITTEN_START,
+    md(
+        """
+        ## A server, an account and a token
+
+        `show(studio)` runs the app with uvicorn in a background thread (see
+        `aicreative.web.notebook`). A token is shown once: the server stores only its
+        hash, its name and dates.
+        """
+    ),
+    code(
+        """
+        from aicreative import Client, InsufficientCredits, InvalidToken, Studio
+        from aicreative.web.notebook import show
+
+        studio = Studio.local()
+        studio.signup("ada", "ada@example.org", "correct horse battery")
+        new = studio.create_api_token("ada", "notebook 05", days=1)
+        server = show(studio)
+        print("server:", server.url)
+        print("token: ", new.token[:24] + "...", "(shown once; keep it secret)")
+        print("stored:", studio.store.require("ada").api_tokens[0].keys())
+        """
+    ),
+    md("## Generate through the client\n\nThe result displays itself; `images` are PIL images."),
+    code(
+        """
+        client = Client(server.url, new.token)
+        print("balance before:", client.balance())
+        result = client.generate("a lighthouse on a cliff at dawn, watercolour", count=2, seed=42)
+        result
+        """
+    ),
+    code(
+        """
+        print("seeds:  ", result.seeds)
+        print("cost:   ", result.cost, "credits")
+        print("balance:", result.balance, "credits")
+        assert client.balance() == result.balance
+        # The same seed gives the same image, byte for byte.
+        again = client.generate("a lighthouse on a cliff at dawn, watercolour", seed=42)
+        assert again.png[0] == result.png[0]
+        result.images[0].size, result.images[0].mode
+        """
+    ),
+    md(
+        """
+        ## Clear exceptions
+
+        Not enough credits is refused before anything is charged; a revoked token stops
+        at once (so do all tokens when the password changes or the account is deleted).
+        """
+    ),
+    code(
+        """
+        try:
+            client.generate("a kite", size="1024x1024", count=4)
+        except InsufficientCredits as exc:
+            print("refused:", exc)
+        assert client.balance() == again.balance
+
+        studio.revoke_api_token("ada", new.info["id"])
+        try:
+            client.balance()
+        except InvalidToken as exc:
+            print("revoked:", exc)
+        """
+    ),
+    md(
+        """
+        ## The OpenAI Images shape
+
+        `POST /v1/images/generations` answers like OpenAI's API, so an OpenAI client
+        works with `base_url=<server>/v1` and the token as its key (the `openai`
+        package: `OpenAI(base_url=..., api_key=token).images.generate(prompt=...)`).
+        Here with plain `httpx`:
+        """
+    ),
+    code(
+        """
+        import httpx
+
+        token = studio.create_api_token("ada", "openai shape").token
+        answer = httpx.post(
+            server.url.rstrip("/") + "/v1/images/generations",
+            headers={"authorization": f"Bearer {token}"},
+            json={"prompt": "a red kite", "n": 1, "size": "512x512", "response_format": "b64_json"},
+            timeout=60,
+        )
+        print(answer.status_code, sorted(answer.json()), len(answer.json()["data"][0]["b64_json"]), "base64 characters")
+        """
+    ),
+    code(
+        """
+        client.close()
+        server.stop()
+        print("server stopped:", not server.running)
+        """
+    ),
+    NOTHING_WRITTEN_END,
+]
+
 
 NOTEBOOKS: dict[str, list[Cell]] = {
     "01-quickstart.ipynb": QUICKSTART,
     "02-backends.ipynb": BACKENDS,
     "03-privacy-audit.ipynb": PRIVACY_AUDIT,
     "04-admin.ipynb": ADMIN,
+    "05-remote-client.ipynb": REMOTE_CLIENT,
 }
 
 

@@ -26,6 +26,8 @@ MODULES = [
     "aicreative.images",
     "aicreative.mail",
     "aicreative.web.notebook",
+    "aicreative.apitokens",
+    "aicreative.client",
 ]
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 

@@ -26,6 +26,7 @@ from ..config import Settings
 from ..errors import AICreativeError, StoreError
 from ..studio import PublicAccount, Studio
 from .account import build_account_router
+from .api import add_api
 from .pages import build_router, csrf_binding
 from .security import (
     COOKIE_NAME,
@@ -86,6 +87,8 @@ def create_app(studio: Studio | None = None, settings: Settings | None = None) -
     )
     app.state.studio = studio
     app.state.settings = settings
+    # The REST API for scripts (/api/v1, /v1/images/generations): Bearer tokens only.
+    add_api(app, studio)
 
     # Roles come from the store; the setting grants admin to accounts that
     # exist now, once, and the grant is stored (a later sign-up gets nothing).

@@ -26,6 +26,7 @@ from ..studio import Studio
 from .account import DONE, account_forms
 from .delivery import deliver, delivery_functions, delivery_notice
 from .pages import public_message
+from .tokens_ui import build_token_section
 
 log = logging.getLogger(__name__)
 
@@ -429,6 +430,7 @@ def build_ui(studio: Studio, csrf_for: Any) -> gr.Blocks:
                     js_on_load=_js("AICreative.mountUsage(element.querySelector('.ac-usage'));"),
                 )
                 account_info = gr.HTML(elem_id="account-info")
+                build_token_section(studio)  # issue 15: API tokens
             with gr.Tab("Privacy", id="privacy", elem_id="tab-privacy"):
                 gr.HTML(
                     f'<div class="ac-policy"><p class="ac-meta">Version {current_policy.version} · effective '
