@@ -61,6 +61,12 @@ def render_page(request: Request, name: str, status: int = 200, **context: Any) 
     studio: Studio = request.app.state.studio
     context.setdefault("csrf_token", studio.tokens.csrf(csrf_binding(request)))
     context.setdefault("contact_email", studio.settings.contact_email)
+    if "logged_in" not in context:  # the top bar offers log-in only to visitors
+        try:
+            studio.user_from_session(request.cookies.get(COOKIE_NAME))
+            context["logged_in"] = True
+        except AICreativeError:
+            context["logged_in"] = False
     html = _templates().get_template(name).render(**context)
     return HTMLResponse(html, status_code=status, headers={"cache-control": "no-store"})
 
@@ -69,6 +75,27 @@ def render_message(request: Request, title: str, message: str, status: int = 200
     """A short page with one message and a way back."""
     return render_page(
         request, "message.html", status, title=title, message=message, link="/", link_text="Back"
+    )
+
+
+#: The landing page's example pictures (made by scripts/make_examples.py).
+EXAMPLES = (
+    {"file": "example-1.webp", "prompt": "A lighthouse on a cliff at dawn, watercolour"},
+    {"file": "example-2.webp", "prompt": "A fox in a snowy forest, ink drawing"},
+    {"file": "example-3.webp", "prompt": "A city of glass at night, neon"},
+)
+
+
+def landing_page(request: Request) -> HTMLResponse:
+    """The front door for visitors: what the app does, the privacy promise, sign-up and log-in."""
+    studio: Studio = request.app.state.studio
+    return render_page(
+        request,
+        "landing.html",
+        logged_in=False,
+        signup_credits=studio.settings.signup_credits,
+        examples=EXAMPLES,
+        demo=studio.is_demo,
     )
 
 
@@ -113,7 +140,7 @@ def build_router(studio: Studio) -> APIRouter:
     @router.post("/login", response_class=HTMLResponse)
     async def login_submit(request: Request) -> Response:
         form = await request.form()
-        username = field(form, "username", 64)
+        username = field(form, "username", 320)  # a username or an email
         if not form_ok(request, form):
             return render(request, "login.html", 400, username=username, error=expired)
         try:

@@ -215,7 +215,10 @@ GRADIO_REFUSED_PATHS = frozenset({"/gradio_api/deep_link", "/gradio_api/deep_lin
 
 
 class LoginFirst:
-    """A visitor at ``/`` without a session gets the log-in page, not a bare 401.
+    """A visitor at ``/`` without a session gets the front page, not a bare 401.
+
+    ``front_page(request)`` answers them (the landing page); without one
+    they are sent to ``/login``.
 
     Pure ASGI and acting on ``GET /`` only: every other request, Gradio's
     event streams among them, passes straight through (an ``http``
@@ -223,17 +226,27 @@ class LoginFirst:
     """
 
     def __init__(
-        self, app: ASGIApp, *, user_of: Callable[[Request], str | None], settings: Settings
+        self,
+        app: ASGIApp,
+        *,
+        user_of: Callable[[Request], str | None],
+        settings: Settings,
+        front_page: Callable[[Request], Response] | None = None,
     ) -> None:
         self.app = app
         self.user_of = user_of
         self.settings = settings
+        self.front_page = front_page
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == "/":
             request = Request(scope)
             if self.user_of(request) is None:
-                response = RedirectResponse("/login", status_code=303)
+                response: Response = (
+                    self.front_page(request)
+                    if self.front_page is not None
+                    else RedirectResponse("/login", status_code=303)
+                )
                 if request.cookies.get(COOKIE_NAME):
                     # A stale or forged cookie: clear it, with the attributes it was set with.
                     clear_session_cookie(response, request, self.settings)

@@ -29,7 +29,7 @@ from ..backends.base import MAX_GUIDANCE, MAX_IMAGES, MAX_SEED, MAX_STEPS, Gener
 from ..errors import AICreativeError, Cancelled, PermissionDenied
 from ..policy import format_date
 from ..studio import Studio
-from .account import DONE, account_forms
+from .account import DONE, account_forms, credits_help_html
 
 log = logging.getLogger(__name__)
 
@@ -94,12 +94,14 @@ def header_html(studio: Studio, username: str, csrf_token: str, renamed_from: st
     return (
         f'<div class="ac-header" data-user="{html.escape(account.username)}" '
         f'data-renamed-from="{html.escape(renamed_from)}">'
-        '<div class="ac-header-brand"><span class="ac-logo">◆</span> AI Creative</div>'
+        # The page's one h1: the app's name, as on every other page.
+        '<h1 class="ac-header-brand"><span class="ac-logo" aria-hidden="true">◆</span> AI Creative</h1>'
         f'<div class="ac-header-backend" data-testid="backend-label" title="{html.escape(studio.backend_reason)}">'
         f"{html.escape(backend)}{demo}</div>"
         '<div class="ac-header-user">'
         f'<span class="ac-username" data-testid="header-username">{html.escape(account.username)}</span>{admin}'
-        f'<span class="ac-balance" data-testid="balance"><b>{account.credits}</b> credits</span>'
+        f'<span class="ac-balance" data-testid="balance"><b>{account.credits}</b> '
+        f"credit{'' if account.credits == 1 else 's'}</span>"
         '<form method="post" action="/logout" class="ac-logout">'
         f'<input type="hidden" name="csrf_token" value="{html.escape(csrf_token)}">'
         '<button type="submit" data-testid="logout">Log out</button></form>'
@@ -125,16 +127,50 @@ def user_of(request: gr.Request) -> str:
     return str(username)
 
 
-def cost_text(size: str, count: float) -> str:
-    """The cost line under the Create form."""
+def cost_text(size: str, count: float, balance: int | None = None, credits_help: str = "") -> str:
+    """The cost line above Generate: the cost, the balance, and what to do when short.
+
+    >>> cost_text("512x512", 1, 10)
+    '<p class="ac-cost" data-testid="cost-line">This costs <b>1 credit</b> (1 per image); you have 10.</p>'
+    """
     try:
         width, height = _size(size)
         request = GenerationRequest.from_dict(
             {"prompt": "cost", "width": width, "height": height, "num_images": count}
         )
     except AICreativeError as exc:
-        return str(exc)
-    return f"This costs **{request.cost} credit{'s' if request.cost != 1 else ''}** ({request.cost_per_image} per image)."
+        return (
+            f'<p class="ac-cost ac-cost-short" data-testid="cost-line">{html.escape(str(exc))}</p>'
+        )
+    line = (
+        f"This costs <b>{plural(request.cost, 'credit')}</b> ({request.cost_per_image} per image)"
+    )
+    if balance is None:
+        return f'<p class="ac-cost" data-testid="cost-line">{line}.</p>'
+    if request.cost <= balance:
+        return f'<p class="ac-cost" data-testid="cost-line">{line}; you have {balance}.</p>'
+    fewer = " Choose fewer or smaller images, or get more credits." if balance else ""
+    return (
+        f'<div class="ac-cost ac-cost-short" data-testid="cost-line" role="status">'
+        f"<p>{line}; you have only {balance}: <b>not enough</b>.{fewer}</p>"
+        f'<p class="ac-credits-help" data-testid="credits-help">{credits_help_html(credits_help)}</p></div>'
+    )
+
+
+def can_afford(size: str, count: float, balance: int) -> bool:
+    """Whether the balance covers the request's cost (False for a size off the list)."""
+    try:
+        width, height = _size(size)
+        cost = GenerationRequest.from_dict(
+            {"prompt": "cost", "width": width, "height": height, "num_images": count}
+        ).cost
+    except AICreativeError:
+        return False
+    return cost <= balance
+
+
+#: The Generate button: ready, or busy while an image is being made.
+GENERATE, GENERATING = "Generate", "Generating…"
 
 
 @dataclasses.dataclass
@@ -164,11 +200,8 @@ class Handlers:
             for n in notices
         ]
         params = getattr(request, "query_params", None) or {}
-        done = DONE.get(str(params.get("done", "")))
-        if done:
-            parts.insert(
-                0, f'<div class="ac-notice ac-done" data-testid="done">{html.escape(done)}</div>'
-            )
+        # An Account action's result is shown on the Account tab, which opens.
+        done = DONE.get(str(params.get("done", "")), "")
         renamed_from = str(params.get("from", "")) if params.get("done") == "username" else ""
         csrf = self.csrf_for(request)
         is_admin = account.is_admin
@@ -176,13 +209,34 @@ class Handlers:
         return (
             header_html(studio, username, csrf, renamed_from=renamed_from),
             "".join(parts),
-            account_forms(studio, account, csrf),
+            account_forms(studio, account, csrf, done=done),
             gr.update(visible=is_admin),
             rows,
             info,
+            gr.update(selected="account") if done else gr.update(),
         )
 
     # -- Create -------------------------------------------------------------------
+
+    def cost_state(self, size: str, count: float, request: gr.Request) -> tuple[Any, ...]:
+        """The cost line and the Generate button: disabled, with the reason, when short."""
+        username = getattr(request, "username", None)
+        if not username:  # the session ended: the page's script says so
+            return gr.update(), gr.update()
+        balance = self.studio.balance(str(username))
+        affordable = can_afford(size, count, balance)
+        return (
+            cost_text(size, count, balance, self.studio.settings.credits_help),
+            gr.update(interactive=affordable, value=GENERATE),
+        )
+
+    def busy(self) -> tuple[Any, ...]:
+        """While a generation runs: Generate busy, Stop enabled, the old status gone."""
+        return gr.update(interactive=False, value=GENERATING), gr.update(interactive=True), ""
+
+    def ready(self, size: str, count: float, request: gr.Request) -> tuple[Any, ...]:
+        """After a generation: Generate as the balance allows, Stop disabled."""
+        return (*self.cost_state(size, count, request), gr.update(interactive=False))
 
     def generate(
         self,
@@ -265,9 +319,13 @@ class Handlers:
         )
         return payload, _status(done, "ok"), header_html(studio, username, self.csrf_for(request))
 
-    def stop(self, request: gr.Request) -> str:
+    def stop(self, request: gr.Request) -> tuple[Any, ...]:
+        # Stop is enabled only while a generation runs (see busy/ready).
         self.cancels.request(user_of(request))
-        return _status("Stopping… your credits will be refunded.", "info")
+        return (
+            _status("Stopping… the credits of this run will be refunded.", "info"),
+            gr.update(interactive=False),
+        )
 
     # -- Account --------------------------------------------------------------------
 
@@ -345,6 +403,11 @@ class Page:
     admin_tab: Any = None
     admin_table: Any = None
     admin_info: Any = None
+    tabs: Any = None
+    cost: Any = None
+    size: Any = None
+    count: Any = None
+    generate: Any = None
 
 
 def build_header() -> tuple[Any, Any]:
@@ -367,12 +430,17 @@ def build_header() -> tuple[Any, Any]:
 
 
 def build_create_tab(handlers: Handlers, page: Page) -> None:
-    """The Create tab: the form, cost, Generate and Stop, and the latest images."""
+    """The Create tab: the form, cost, Generate and Stop, and the latest images.
+
+    Generate and its status sit right under the prompt (Advanced below
+    them), so the answer appears where the eye is.
+    """
     with gr.Tab("Create", id="create", elem_id="tab-create"):
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=300):
                 prompt = gr.Textbox(
                     label="Prompt",
+                    info="Ctrl+Enter (⌘+Enter on a Mac) generates; Enter starts a new line.",
                     lines=3,
                     max_length=1000,
                     placeholder="A lighthouse on a cliff at dawn, watercolour",
@@ -389,6 +457,11 @@ def build_create_tab(handlers: Handlers, page: Page) -> None:
                     count = gr.Slider(
                         1, MAX_IMAGES, value=1, step=1, label="Images", elem_id="count"
                     )
+                cost = gr.HTML(cost_text("512x512", 1), elem_id="cost", apply_default_css=False)
+                with gr.Row(elem_id="ac-actions"):
+                    go = gr.Button(GENERATE, variant="primary", elem_id="generate")
+                    halt = gr.Button("Stop", variant="secondary", elem_id="stop", interactive=False)
+                status = gr.HTML(elem_id="status", apply_default_css=False)
                 with gr.Accordion("Advanced", open=False):
                     steps = gr.Slider(1, MAX_STEPS, value=1, step=1, label="Steps", elem_id="steps")
                     guidance = gr.Slider(
@@ -406,11 +479,6 @@ def build_create_tab(handlers: Handlers, page: Page) -> None:
                         random_seed = gr.Checkbox(
                             value=True, label="Random seed", elem_id="random-seed"
                         )
-                cost = gr.Markdown(cost_text("512x512", 1), elem_id="cost")
-                with gr.Row():
-                    go = gr.Button("Generate", variant="primary", elem_id="generate")
-                    halt = gr.Button("Stop", variant="secondary", elem_id="stop")
-                status = gr.HTML(elem_id="status")
             with gr.Column(scale=3, min_width=300):
                 latest = gr.HTML(
                     value=None,
@@ -422,20 +490,44 @@ def build_create_tab(handlers: Handlers, page: Page) -> None:
                     elem_id="latest",
                     apply_default_css=False,
                 )
+    page.cost, page.size, page.count, page.generate = cost, size, count, go
 
     for control in (size, count):
-        control.change(cost_text, [size, count], cost, queue=False, show_progress="hidden")
-    go.click(
+        control.change(
+            handlers.cost_state,
+            [size, count],
+            [cost, go],
+            queue=False,
+            show_progress="hidden",
+            api_visibility="private",
+        )
+    running = go.click(
+        handlers.busy,
+        None,
+        [go, halt, status],
+        queue=False,
+        show_progress="hidden",
+        api_visibility="private",
+    )
+    run = running.then(
         handlers.generate,
         [prompt, negative, size, steps, guidance, seed, random_seed, count],
         [latest, status, page.header],
         api_name="generate",
         concurrency_limit=4,
-        # The progress bar sits where the images will appear, not over the
-        # header (which would hide the balance and the log-out button).
-        show_progress_on=[status, latest],
+        # One progress display, where the images will appear (not over the
+        # header, which would hide the balance and the log-out button).
+        show_progress_on=[latest],
     )
-    halt.click(handlers.stop, None, status, api_name="stop", queue=False)
+    run.then(
+        handlers.ready,
+        [size, count],
+        [cost, go, halt],
+        queue=False,
+        show_progress="hidden",
+        api_visibility="private",
+    )
+    halt.click(handlers.stop, None, [status, halt], api_name="stop", queue=False)
 
 
 def build_gallery_tab() -> None:
@@ -539,7 +631,7 @@ def build_ui(studio: Studio, csrf_for: Any) -> gr.Blocks:
     handlers = Handlers(studio, csrf_for)
     with gr.Blocks(title="AI Creative", analytics_enabled=False, delete_cache=None) as demo:
         page = Page(*build_header())
-        with gr.Tabs(elem_id="ac-tabs"):
+        with gr.Tabs(elem_id="ac-tabs") as page.tabs:
             build_create_tab(handlers, page)
             build_gallery_tab()
             build_account_tab(handlers, page)
@@ -555,7 +647,15 @@ def build_ui(studio: Studio, csrf_for: Any) -> gr.Blocks:
                 page.admin_tab,
                 page.admin_table,
                 page.admin_info,
+                page.tabs,
             ],
             api_name="session",
+        ).then(
+            handlers.cost_state,
+            [page.size, page.count],
+            [page.cost, page.generate],
+            queue=False,
+            show_progress="hidden",
+            api_visibility="private",
         )
     return demo

@@ -1,0 +1,111 @@
+"""Accessibility: axe-core in real Chromium on every page, and a keyboard-only run.
+
+axe-core comes from the npm registry (``npm ci`` puts it in node_modules;
+package.json lists it) and is injected into the page by the test only; the
+app never serves it. Every page a person meets is checked, light and dark:
+the landing page, sign-up, log-in, forgot and reset, each tab of the app,
+the privacy page and the goodbye page. WCAG 2.1 A and AA rules; a serious
+or critical violation fails the test, with the rule, the element and why.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .fixtures_browser import (
+    PASSWORD,
+    WAIT_MS,
+    WebServer,
+    open_tab,
+    signup_in_browser,
+    wait_ready,
+)
+
+pytest.importorskip("playwright")
+from playwright.sync_api import expect  # noqa: E402
+
+expect.set_options(timeout=WAIT_MS)
+
+pytestmark = pytest.mark.browser
+
+AXE = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
+TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+def axe_problems(page: Any) -> list[str]:
+    """The serious and critical WCAG 2.1 AA violations axe finds on the page, worded."""
+    if not AXE.exists():
+        pytest.skip("axe-core is not installed: run `npm ci`")
+    if not page.evaluate("() => !!window.axe"):
+        page.add_script_tag(path=str(AXE))
+    result = page.evaluate(
+        "(tags) => axe.run(document, {runOnly: {type: 'tag', values: tags}})"
+        ".then(r => r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,"
+        " nodes: v.nodes.slice(0, 4).map(n => n.target.join(' ') + ' :: '"
+        " + (n.failureSummary || '').replace(/\\s+/g, ' ').slice(0, 220))})))",
+        TAGS,
+    )
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} -> {node}"
+        for v in result
+        if v["impact"] in ("serious", "critical")
+        for node in v["nodes"]
+    ]
+
+
+def _settle(page: Any) -> None:
+    """Let transitions end (axe measures colours as painted)."""
+    page.wait_for_timeout(350)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_every_page_has_no_serious_axe_violation(
+    chromium: Any, web: WebServer, scheme: str
+) -> None:
+    studio = web.studio
+    assert studio is not None
+    web.settings.admin_usernames = ["root"]
+    studio.signup("root", "root@example.org", PASSWORD)
+    found: dict[str, list[str]] = {}
+    context = chromium.new_context(viewport={"width": 1280, "height": 900}, color_scheme=scheme)
+    context.set_default_timeout(WAIT_MS)
+    page = context.new_page()
+    try:
+        for path in ("/", "/signup", "/login", "/forgot", "/reset?token=nope", "/privacy"):
+            page.goto(web.url + path)
+            _settle(page)
+            found[path] = axe_problems(page)
+
+        signup_in_browser(page, web.url, "ada")
+        page.fill("#prompt textarea", "a kite over a hill")
+        page.click("#generate")
+        expect(page.get_by_test_id("latest-image")).to_have_count(1)
+        for tab in ("Create", "Gallery", "Account", "Privacy"):
+            open_tab(page, tab)
+            _settle(page)
+            found[f"app: {tab}"] = axe_problems(page)
+        open_tab(page, "Create")
+        page.get_by_text("Advanced", exact=True).click()
+        _settle(page)
+        found["app: Create, Advanced open"] = axe_problems(page)
+
+        page.get_by_test_id("logout").click()
+        page.wait_for_url(f"{web.url}/login**")
+        page.fill("#username", "root")
+        page.fill("#password", PASSWORD)
+        page.click("form.ac-form button[type=submit]")
+        wait_ready(page, "root")
+        open_tab(page, "Admin")
+        _settle(page)
+        found["app: Admin"] = axe_problems(page)
+
+        page.goto(web.url + "/goodbye?u=ada")
+        _settle(page)
+        found["/goodbye"] = axe_problems(page)
+    finally:
+        context.close()
+    bad = {where: problems for where, problems in found.items() if problems}
+    assert not bad, "\n".join(f"{where}:\n  " + "\n  ".join(p) for where, p in bad.items())
