@@ -163,7 +163,7 @@ def test_inline_app_shows_and_stops() -> None:
         with httpx.Client(trust_env=False, timeout=10) as client:
             answer = client.get(inline.url, follow_redirects=False)
             assert answer.status_code == 303
-            assert answer.headers["location"] == "/login"
+            assert answer.headers["location"] == "/welcome"
             page = client.get(inline.url + "login")
             assert page.status_code == 200
             # Framable by a notebook on this machine (another port), not by others.

@@ -71,11 +71,8 @@ def credits_help_html(help_text: str) -> str:
     return html.escape(text)
 
 
-def account_forms(studio: Studio, account: PublicAccount, csrf_token: str, done: str = "") -> str:
-    """The Account tab's HTML: what is stored, and a form for each right.
-
-    ``done`` is the message of a change just made, shown at the top.
-    """
+def account_forms(studio: Studio, account: PublicAccount, csrf_token: str) -> str:
+    """The Account tab's HTML: what is stored, and a form for each right."""
     data = studio.my_data(account.username)["stored"]
     e = html.escape
     token = f'<input type="hidden" name="csrf_token" value="{e(csrf_token)}">'
@@ -89,16 +86,11 @@ def account_forms(studio: Studio, account: PublicAccount, csrf_token: str, done:
         f'<td data-testid="stored-{e(name)}">{e(_shown(value))}</td></tr>'
         for name, value in data.items()
     )
-    done_html = (
-        f'<p class="ac-result ac-result-ok" role="status" data-testid="done">{e(done)}</p>'
-        if done
-        else ""
-    )
     credits_help = credits_help_html(studio.settings.credits_help)
     objected = account.objected
     contact = e(studio.settings.contact_email)
     return f"""
-<div class="ac-account">{done_html}
+<div class="ac-account">
   <section class="ac-section">
     <h3>Credits</h3>
     <p data-testid="account-credits">You have <b>{account.credits}</b> credit{"" if account.credits == 1 else "s"}. <span data-testid="credits-help">{credits_help}</span></p>

@@ -21,7 +21,7 @@ from ..config import Settings
 from ..errors import AICreativeError
 from ..studio import Studio
 from .account import build_account_router
-from .pages import build_router, csrf_binding, landing_page
+from .pages import build_router, csrf_binding
 from .security import COOKIE_NAME, GradioSessionGuard, LoginFirst, SecurityMiddleware
 from .ui import build_ui
 
@@ -99,7 +99,7 @@ def create_app(studio: Studio | None = None, settings: Settings | None = None) -
 
     # Starlette runs the last added outermost: headers, then the session
     # guard, then the log-in redirect.
-    app.add_middleware(LoginFirst, user_of=session_user, settings=settings, front_page=landing_page)
+    app.add_middleware(LoginFirst, user_of=session_user, settings=settings, front="/welcome")
     # Each Gradio session hash and event id answers only the user who owns it.
     app.add_middleware(GradioSessionGuard, user_of=session_user)
     app.add_middleware(SecurityMiddleware, settings=settings)

@@ -56,17 +56,22 @@ def _templates() -> Environment:
     )
 
 
+def _session_user(request: Request) -> bool:
+    studio: Studio = request.app.state.studio
+    try:
+        studio.user_from_session(request.cookies.get(COOKIE_NAME))
+    except AICreativeError:
+        return False
+    return True
+
+
 def render_page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
     """A template rendered with the CSRF token and contact address every page needs."""
     studio: Studio = request.app.state.studio
     context.setdefault("csrf_token", studio.tokens.csrf(csrf_binding(request)))
     context.setdefault("contact_email", studio.settings.contact_email)
     if "logged_in" not in context:  # the top bar offers log-in only to visitors
-        try:
-            studio.user_from_session(request.cookies.get(COOKIE_NAME))
-            context["logged_in"] = True
-        except AICreativeError:
-            context["logged_in"] = False
+        context["logged_in"] = _session_user(request)
     html = _templates().get_template(name).render(**context)
     return HTMLResponse(html, status_code=status, headers={"cache-control": "no-store"})
 
@@ -89,6 +94,8 @@ EXAMPLES = (
 def landing_page(request: Request) -> HTMLResponse:
     """The front door for visitors: what the app does, the privacy promise, sign-up and log-in."""
     studio: Studio = request.app.state.studio
+    if _session_user(request):
+        return RedirectResponse("/", status_code=303)  # type: ignore[return-value]
     return render_page(
         request,
         "landing.html",
@@ -123,6 +130,10 @@ def build_router(studio: Studio) -> APIRouter:
         return value[:limit] if isinstance(value, str) else ""
 
     expired = "This form has expired or did not come from this site. Please try again."
+
+    @router.get("/welcome", response_class=HTMLResponse)
+    async def welcome(request: Request) -> Response:
+        return landing_page(request)
 
     # -- log in ---------------------------------------------------------------
 

@@ -215,10 +215,10 @@ GRADIO_REFUSED_PATHS = frozenset({"/gradio_api/deep_link", "/gradio_api/deep_lin
 
 
 class LoginFirst:
-    """A visitor at ``/`` without a session gets the front page, not a bare 401.
+    """A visitor at ``/`` without a session is sent to the front page, not a bare 401.
 
-    ``front_page(request)`` answers them (the landing page); without one
-    they are sent to ``/login``.
+    ``front`` is where (the landing page, ``/welcome``); a redirect, so that
+    ``/`` answers 200 only with a session, as every check of a session expects.
 
     Pure ASGI and acting on ``GET /`` only: every other request, Gradio's
     event streams among them, passes straight through (an ``http``
@@ -231,22 +231,18 @@ class LoginFirst:
         *,
         user_of: Callable[[Request], str | None],
         settings: Settings,
-        front_page: Callable[[Request], Response] | None = None,
+        front: str = "/login",
     ) -> None:
         self.app = app
         self.user_of = user_of
         self.settings = settings
-        self.front_page = front_page
+        self.front = front
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == "/":
             request = Request(scope)
             if self.user_of(request) is None:
-                response: Response = (
-                    self.front_page(request)
-                    if self.front_page is not None
-                    else RedirectResponse("/login", status_code=303)
-                )
+                response = RedirectResponse(self.front, status_code=303)
                 if request.cookies.get(COOKIE_NAME):
                     # A stale or forged cookie: clear it, with the attributes it was set with.
                     clear_session_cookie(response, request, self.settings)

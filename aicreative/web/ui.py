@@ -209,7 +209,12 @@ class Handlers:
         return (
             header_html(studio, username, csrf, renamed_from=renamed_from),
             "".join(parts),
-            account_forms(studio, account, csrf, done=done),
+            account_forms(studio, account, csrf),
+            (
+                f'<p class="ac-result ac-result-ok" role="status" data-testid="done">{html.escape(done)}</p>'
+                if done
+                else ""
+            ),
             gr.update(visible=is_admin),
             rows,
             info,
@@ -404,6 +409,7 @@ class Page:
     admin_table: Any = None
     admin_info: Any = None
     tabs: Any = None
+    account_done: Any = None
     cost: Any = None
     size: Any = None
     count: Any = None
@@ -544,6 +550,8 @@ def build_gallery_tab() -> None:
 def build_account_tab(handlers: Handlers, page: Page) -> None:
     """The Account tab: what this browser holds, and the stored data with its forms."""
     with gr.Tab("Account", id="account", elem_id="tab-account") as account_tab:
+        # The result of the change just made (set on load, kept when the forms re-render).
+        page.account_done = gr.HTML(elem_id="account-done", apply_default_css=False)
         gr.HTML(
             html_template=(
                 '<div class="ac-section"><h3>What this browser holds</h3>'
@@ -644,6 +652,7 @@ def build_ui(studio: Studio, csrf_for: Any) -> gr.Blocks:
                 page.header,
                 page.notice,
                 page.account_info,
+                page.account_done,
                 page.admin_tab,
                 page.admin_table,
                 page.admin_info,
