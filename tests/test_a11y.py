@@ -19,7 +19,9 @@ from .fixtures_browser import (
     PASSWORD,
     WAIT_MS,
     WebServer,
+    choose_size,
     open_tab,
+    set_number,
     signup_in_browser,
     wait_ready,
 )
@@ -91,6 +93,11 @@ def test_every_page_has_no_serious_axe_violation(
         page.get_by_text("Advanced", exact=True).click()
         _settle(page)
         found["app: Create, Advanced open"] = axe_problems(page)
+        set_number(page, "count", 4)
+        choose_size(page, "1024x1024")
+        expect(page.locator("#generate")).to_be_disabled()
+        _settle(page)
+        found["app: Create, too few credits"] = axe_problems(page)
 
         page.get_by_test_id("logout").click()
         page.wait_for_url(f"{web.url}/login**")
@@ -109,3 +116,63 @@ def test_every_page_has_no_serious_axe_violation(
         context.close()
     bad = {where: problems for where, problems in found.items() if problems}
     assert not bad, "\n".join(f"{where}:\n  " + "\n  ".join(p) for where, p in bad.items())
+
+
+def _tab_to(page: Any, selector: str, limit: int = 40, back: bool = False) -> int:
+    """Press Tab (Shift+Tab when ``back``) until ``selector`` has the focus; how many presses."""
+    for presses in range(1, limit + 1):
+        page.keyboard.press("Shift+Tab" if back else "Tab")
+        if page.evaluate("(s) => !!document.activeElement?.matches(s)", selector):
+            return presses
+    raise AssertionError(f"{selector} was not reached with {limit} presses of Tab")
+
+
+def test_the_core_loop_by_keyboard_only(chromium: Any, web: WebServer) -> None:
+    """Sign up, write a prompt, generate, see it in the gallery: no mouse at all."""
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(WAIT_MS)
+    page = context.new_page()
+    try:
+        page.goto(web.url + "/")
+        _tab_to(page, "a[href='/signup']")
+        page.keyboard.press("Enter")
+        page.wait_for_url(web.url + "/signup")
+        _tab_to(page, "#username")
+        page.keyboard.type("kai")
+        _tab_to(page, "#email")
+        page.keyboard.type("kai@example.org")
+        _tab_to(page, "#password")
+        page.keyboard.type(PASSWORD)
+        _tab_to(page, "#password2")
+        page.keyboard.type(PASSWORD)
+        page.keyboard.press("Enter")
+        page.wait_for_url(web.url + "/")
+        wait_ready(page, "kai")
+
+        _tab_to(page, "#prompt textarea")
+        # The focus is visible where it lands.
+        outline = page.evaluate(
+            "() => { const s = getComputedStyle(document.activeElement);"
+            " return s.outlineStyle !== 'none' || s.boxShadow !== 'none'"
+            " || s.borderColor !== getComputedStyle(document.body).borderColor; }"
+        )
+        assert outline, "no visible focus on the prompt"
+        page.keyboard.type("a kite drawn by keyboard")
+        page.keyboard.press("Control+Enter")
+        expect(page.get_by_test_id("latest-image")).to_have_count(1)
+        expect(page.get_by_test_id("status")).to_contain_text("Made 1 image")
+
+        # Generate itself is reachable by Tab and works with Enter.
+        _tab_to(page, "#generate")
+        page.keyboard.press("Enter")
+        expect(page.get_by_test_id("latest-image")).to_have_count(1)
+        expect(page.get_by_test_id("balance")).to_have_text("8 credits")
+
+        # Back up to the tab list and open the Gallery tab with Enter.
+        _tab_to(page, "#tab-gallery-button", back=True)
+        gallery = page.get_by_role("tab", name="Gallery", exact=True)
+        page.keyboard.press("Enter")
+        expect(gallery).to_have_attribute("aria-selected", "true")
+        expect(page.get_by_test_id("gallery-item")).to_have_count(2)
+    finally:
+        context.close()
