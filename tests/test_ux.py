@@ -98,6 +98,7 @@ def test_cost_against_balance_disables_generate_and_says_how_to_get_credits(
         expect(cost).to_contain_text("This costs 16 credits (4 per image); you have only 10")
         expect(cost).to_contain_text("not enough")
         expect(go).to_be_disabled()
+        expect(go).to_have_text("Not enough credits")
         link = page.get_by_test_id("credits-help-link")
         expect(link).to_have_attribute("href", "mailto:credits@example.org")
         # Ctrl+Enter does not get round the disabled button either.

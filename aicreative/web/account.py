@@ -82,7 +82,7 @@ def account_forms(studio: Studio, account: PublicAccount, csrf_token: str) -> st
         'autocomplete="username" hidden aria-hidden="true" tabindex="-1">'
     )
     rows = "".join(
-        f'<tr><th scope="row">{e(FIELD_LABELS.get(name, name))} <code class="ac-field">{e(name)}</code></th>'
+        f'<tr><th scope="row">{e(FIELD_LABELS.get(name, name))} <code class="ac-field">{e(name).replace("_", "_<wbr>")}</code></th>'
         f'<td data-testid="stored-{e(name)}">{e(_shown(value))}</td></tr>'
         for name, value in data.items()
     )

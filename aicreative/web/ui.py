@@ -170,7 +170,7 @@ def can_afford(size: str, count: float, balance: int) -> bool:
 
 
 #: The Generate button: ready, or busy while an image is being made.
-GENERATE, GENERATING = "Generate", "Generating…"
+GENERATE, GENERATING, NOT_ENOUGH = "Generate", "Generating…", "Not enough credits"
 
 
 @dataclasses.dataclass
@@ -232,7 +232,8 @@ class Handlers:
         affordable = can_afford(size, count, balance)
         return (
             cost_text(size, count, balance, self.studio.settings.credits_help),
-            gr.update(interactive=affordable, value=GENERATE),
+            # The reason on the button itself, as well as in the line above it.
+            gr.update(interactive=affordable, value=GENERATE if affordable else NOT_ENOUGH),
         )
 
     def busy(self) -> tuple[Any, ...]:
