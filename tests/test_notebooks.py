@@ -172,7 +172,7 @@ def test_inline_app_shows_and_stops() -> None:
             assert "x-frame-options" not in page.headers
             assert "https://" not in csp.split("frame-ancestors", 1)[1].split(";")[0]
         html = inline._repr_html_()
-        assert f'<iframe src="http://127.0.0.1:{inline.port}/"' in html
+        assert f'<iframe src="http://127.0.0.1:{inline.port}/login"' in html
         assert 'height="640"' in html
     finally:
         inline.stop()

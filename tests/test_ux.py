@@ -320,6 +320,28 @@ def test_account_results_and_errors_stay_on_the_account_tab_with_human_labels(
         context.close()
 
 
+def test_a_refusal_page_without_javascript_has_the_logged_in_header(
+    chromium: Any, web: WebServer
+) -> None:
+    """Without the page's script the forms still post; the refusal page then
+    offers the way back to the app, not "Log in / Sign up"."""
+    context = new_context(chromium)
+    page = context.new_page()
+    try:
+        signup_in_browser(page, web.url, "ulla")
+        answer = context.request.post(
+            web.url + "/account/email",
+            form={"csrf_token": "stale", "email": "x@example.org", "password": PASSWORD},
+            headers={"origin": web.url},
+        )
+        assert answer.status == 400
+        body = answer.text()
+        assert "Nothing changed" in body and ">Back to the app</a>" in body
+        assert 'href="/signup"' not in body.split("</header>")[0]
+    finally:
+        context.close()
+
+
 # -- 10. log in with the email ---------------------------------------------------------------------------
 
 

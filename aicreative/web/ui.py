@@ -499,15 +499,18 @@ def build_create_tab(handlers: Handlers, page: Page) -> None:
                 )
     page.cost, page.size, page.count, page.generate = cost, size, count, go
 
-    for control in (size, count):
-        control.change(
-            handlers.cost_state,
-            [size, count],
-            [cost, go],
-            queue=False,
-            show_progress="hidden",
-            api_visibility="private",
-        )
+    # One event for both controls, always its last trigger: two answers in
+    # flight could otherwise land out of order and show a stale cost.
+    gr.on(
+        [size.change, count.change],
+        handlers.cost_state,
+        [size, count],
+        [cost, go],
+        queue=False,
+        show_progress="hidden",
+        api_visibility="private",
+        trigger_mode="always_last",
+    )
     running = go.click(
         handlers.busy,
         None,
