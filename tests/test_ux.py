@@ -31,6 +31,7 @@ from .fixtures_browser import (
     signup_in_browser,
     wait_ready,
 )
+from .test_a11y import axe_problems
 
 pytest.importorskip("playwright")
 from playwright.sync_api import expect  # noqa: E402
@@ -252,6 +253,8 @@ def test_an_ended_session_says_so_and_logs_in_again_in_place_keeping_the_prompt(
         expect(page.get_by_text("Not authenticated")).to_have_count(0)
         expect(page.locator("#prompt textarea")).to_have_value("a prompt worth keeping")
         expect(page.get_by_test_id("login-link")).to_have_attribute("href", "/login")
+        page.wait_for_timeout(300)
+        assert axe_problems(page) == []
 
         form = page.get_by_test_id("relogin-form")
         expect(form.locator("input[name=username]")).to_have_value("ned")
