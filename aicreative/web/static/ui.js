@@ -108,7 +108,7 @@
       const answerDoc = new DOMParser().parseFromString(await answer.text(), "text/html");
       const said = answerDoc.querySelector("[data-testid=form-error]");
       error.textContent = said ? said.textContent : "That did not work. Please try again.";
-    } catch (_exc) {
+    } catch {
       error.textContent = "The server did not answer. Please try again.";
     }
     error.hidden = false;
@@ -214,7 +214,7 @@
         const said = doc.querySelector("[data-testid=form-message]");
         showResult(form, said ? said.textContent : "Nothing changed. Please try again.");
       }
-    } catch (_exc) {
+    } catch {
       showResult(form, "The server did not answer; nothing changed. Please try again.");
     }
     if (button) button.disabled = false;
