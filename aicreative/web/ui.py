@@ -210,15 +210,16 @@ class Handlers:
             header_html(studio, username, csrf, renamed_from=renamed_from),
             "".join(parts),
             account_forms(studio, account, csrf),
+            gr.update(visible=is_admin),
+            rows,
+            info,
+            # Appended, so that API callers' indices of the ones above stay.
+            gr.update(selected="account") if done else gr.update(),
             (
                 f'<p class="ac-result ac-result-ok" role="status" data-testid="done">{html.escape(done)}</p>'
                 if done
                 else ""
             ),
-            gr.update(visible=is_admin),
-            rows,
-            info,
-            gr.update(selected="account") if done else gr.update(),
         )
 
     # -- Create -------------------------------------------------------------------
@@ -656,11 +657,11 @@ def build_ui(studio: Studio, csrf_for: Any) -> gr.Blocks:
                 page.header,
                 page.notice,
                 page.account_info,
-                page.account_done,
                 page.admin_tab,
                 page.admin_table,
                 page.admin_info,
                 page.tabs,
+                page.account_done,
             ],
             api_name="session",
         ).then(
