@@ -154,7 +154,11 @@
     const status = node.matches("[data-testid=status]")
       ? node
       : node.querySelector("[data-testid=status]");
-    if (status && status.textContent.trim() && outOfSight(status)) {
+    // On a phone a success is shown by scrolling to the images (below); an
+    // error, or any message on a wide screen, is brought into view itself.
+    const small = window.innerWidth < SMALL;
+    const success = status && status.classList.contains("ac-status-ok");
+    if (status && status.textContent.trim() && outOfSight(status) && !(small && success)) {
       status.scrollIntoView({ block: "center", behavior: "instant" });
     }
     if (
@@ -162,7 +166,10 @@
       (node.matches("[data-testid=latest-image]") || node.querySelector("[data-testid=latest-image]"))
     ) {
       const latest = document.getElementById("latest");
-      if (latest && outOfSight(latest)) latest.scrollIntoView({ block: "start", behavior: "instant" });
+      // After layout, once the new images take their place.
+      requestAnimationFrame(() => {
+        if (latest && outOfSight(latest)) latest.scrollIntoView({ block: "start", behavior: "instant" });
+      });
     }
   }
 
