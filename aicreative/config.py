@@ -138,6 +138,10 @@ class Settings:
     policy_dir: str = _opt(
         "", "Folder of privacy policy versions (default: the ones shipped in the package)."
     )
+    credits_help: str = _opt(
+        "",
+        "How users get more credits, shown when they run short and on the Account tab: text, or an https:// or mailto: link.",
+    )
     log_level: str = _opt(
         "INFO", "Log level of the server (prompts are never logged at any level)."
     )

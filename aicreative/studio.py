@@ -293,9 +293,14 @@ class Studio:
         Unknown users cost the same time as a wrong password, and repeated
         failures wait (Throttled says for how long).
         """
-        name = username.strip() if isinstance(username, str) else ""
+        typed = username.strip() if isinstance(username, str) else ""
+        # A username never holds "@" (sign-up refuses it), so "@" means an email.
+        # The throttle counts per account whichever of the two was typed (an
+        # unknown email counts under itself), so switching doubles nothing.
+        by_email = self.store.get_by_email(typed) if "@" in typed else None
+        name = by_email.username if by_email is not None else typed
         self.throttle.check(name, client)
-        account = self.store.get(name) if name else None
+        account = by_email or (self.store.get(name) if name and "@" not in name else None)
         if account is None or not self.hasher.verify(password or "", account.password_hash):
             if account is None:
                 self.hasher.verify(password or "", None)  # same cost as a wrong password

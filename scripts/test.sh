@@ -27,6 +27,11 @@ if ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 
+# axe-core for the accessibility tests (the tests inject it; the app never serves it).
+if command -v npm >/dev/null 2>&1 && [ ! -f node_modules/axe-core/axe.min.js ]; then
+  npm ci --no-audit --no-fund --silent
+fi
+
 export GRADIO_ANALYTICS_ENABLED=False HF_HUB_DISABLE_TELEMETRY=1 PYTHONDONTWRITEBYTECODE=1
 
 echo "== ruff (lint, incl. security rules S on aicreative/)"

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from aicreative.backends.base import GenerationRequest
 from aicreative.web.security import COOKIE_NAME
 
 from .fixtures_browser import (
@@ -102,12 +103,20 @@ def _balance(page: Any, credits: int) -> None:
     expect(page.get_by_test_id("balance")).to_have_text(f"{credits} credits", timeout=WAIT_MS)
 
 
-def _submit(page: Any, action: str, fields: dict[str, str]) -> None:
-    """Fill and submit the Account tab's form that posts to ``action``."""
+def _submit(page: Any, action: str, fields: dict[str, str], ok: bool = True) -> None:
+    """Fill and submit the Account tab's form that posts to ``action``.
+
+    A success loads the page again (onto the Account tab); a refusal is said
+    beside the form, without leaving the page.
+    """
     open_tab(page, "Account")
     form = page.locator(f"form[action='{action}']")
     for name, value in fields.items():
         form.locator(f"[name='{name}']").fill(value)
+    if not ok:
+        form.locator("button[type=submit]").click()
+        expect(page.get_by_test_id("account-error")).to_be_visible()
+        return
     with page.expect_navigation(timeout=WAIT_MS):
         form.locator("button[type=submit]").click()
 
@@ -181,7 +190,7 @@ def test_signup_generate_gallery_survives_reload_and_restart_then_export_and_log
         assert urlsplit(page.url).path == "/login"
         assert context.cookies() == []
         page.goto(web.url + "/")
-        assert urlsplit(page.url).path == "/login"
+        assert urlsplit(page.url).path == "/welcome"
     finally:
         context.close()
     assert requests, "no request was recorded"
@@ -201,26 +210,26 @@ def test_cost_balance_progress_and_short_balance(chromium: Any, web: WebServer) 
         _balance(page, 10)
 
         cost = page.locator("#cost")
-        expect(cost).to_have_text("This costs 1 credit (1 per image).")
+        expect(cost).to_have_text("This costs 1 credit (1 per image); you have 10.")
         set_number(page, "count", 3)
-        expect(cost).to_have_text("This costs 3 credits (1 per image).")
+        expect(cost).to_have_text("This costs 3 credits (1 per image); you have 10.")
         choose_size(page, "1024x1024")
-        expect(cost).to_have_text("This costs 12 credits (4 per image).")
+        expect(cost).to_contain_text("This costs 12 credits (4 per image); you have only 10")
         choose_size(page, "512x512")
         set_number(page, "count", 4)
-        expect(cost).to_have_text("This costs 4 credits (1 per image).")
+        expect(cost).to_have_text("This costs 4 credits (1 per image); you have 10.")
 
         # 4 images x 20 steps with the slowed demo backend: the bar is seen to move.
         page.get_by_text("Advanced", exact=True).click()
         set_number(page, "steps", 20)
         page.fill("#prompt textarea", "a slow kite")
         page.click("#generate")
-        level = page.locator("#latest .progress-level-inner, #status .progress-level-inner")
+        level = page.locator("#latest .progress-level-inner")
         expect(level.first).to_contain_text("Generating", timeout=WAIT_MS)
         seen: set[str] = set()
         deadline = time.monotonic() + WAIT_MS / 1000
         while time.monotonic() < deadline and page.get_by_test_id("latest-image").count() < 4:
-            texts = page.locator("#latest .meta-text-center, #status .meta-text-center")
+            texts = page.locator("#latest .meta-text-center")
             seen.update(t.split("|")[0].strip() for t in texts.all_inner_texts())
             time.sleep(0.05)
         steps_seen = {s for s in seen if s.endswith("/80 steps")}
@@ -229,12 +238,21 @@ def test_cost_balance_progress_and_short_balance(chromium: Any, web: WebServer) 
         expect(page.get_by_test_id("status")).to_contain_text("Made 4 images for 4 credits")
         _balance(page, 6)
 
-        # Too few credits: a clear message, nothing charged, nothing stored.
+        # Too few credits: said before the click, Generate off, nothing charged or stored.
         set_number(page, "steps", 1)
         choose_size(page, "1024x1024")
-        status = generate_in_browser(page, "a big kite", count=2)
-        assert status == "Not enough credits: this needs 8 and you have 6.", status
-        expect(page.get_by_test_id("status")).to_have_class("ac-status ac-status-error")
+        set_number(page, "count", 2)
+        expect(cost).to_contain_text("This costs 8 credits (4 per image); you have only 6")
+        expect(page.locator("#generate")).to_be_disabled()
+        # A call that gets round the page (the API) is still refused by the server.
+        assert web.studio is not None
+        with pytest.raises(Exception, match="Not enough credits: this needs 8 and you have 6."):
+            web.studio.generate(
+                "bob",
+                GenerationRequest.from_dict(
+                    {"prompt": "a big kite", "width": 1024, "height": 1024, "num_images": 2}
+                ),
+            )
         _balance(page, 6)
         assert web.studio is not None and web.studio.balance("bob") == 6
         expect(page.get_by_test_id("latest-image")).to_have_count(4)
@@ -283,11 +301,11 @@ def test_rights_see_download_correct_object_delete(
         assert "secret kite" not in data_path.read_text()
 
         # Correct the email: a wrong password changes nothing, and says so.
-        _submit(page, "/account/email", {"email": "new@example.org", "password": "wrong one!"})
-        expect(page.locator("body")).to_contain_text("Your password is not right.")
+        _submit(
+            page, "/account/email", {"email": "new@example.org", "password": "wrong one!"}, ok=False
+        )
+        expect(page.get_by_test_id("account-error")).to_have_text("Your password is not right.")
         assert studio.account("cara").email == "cara@example.org"
-        page.goto(web.url + "/")
-        wait_ready(page, "cara")
         _submit(page, "/account/email", {"email": "new@example.org", "password": PASSWORD})
         wait_ready(page, "cara")
         expect(page.get_by_test_id("done")).to_contain_text("Your email was changed.")
@@ -315,7 +333,7 @@ def test_rights_see_download_correct_object_delete(
         wait_ready(page, "cara2")
         expect(page.get_by_test_id("done")).to_contain_text("Every other session has ended")
         other_page.goto(web.url + "/")
-        assert urlsplit(other_page.url).path == "/login"
+        assert urlsplit(other_page.url).path == "/welcome"
         assert other.cookies() == []
 
         # Object: the page says so and an admin sees the flag.
@@ -334,11 +352,14 @@ def test_rights_see_download_correct_object_delete(
         assert [(r["username"], r["objected"]) for r in rows] == [("cara2", True)]
 
         # Delete: the typed username must match; then the record is gone at once.
-        _submit(page, "/account/delete", {"password": new_password, "confirm_username": "cara"})
-        expect(page.locator("body")).to_contain_text("Type your username exactly")
+        _submit(
+            page,
+            "/account/delete",
+            {"password": new_password, "confirm_username": "cara"},
+            ok=False,
+        )
+        expect(page.get_by_test_id("account-error")).to_contain_text("Type your username exactly")
         assert studio.store.get("cara2") is not None
-        page.goto(web.url + "/")
-        wait_ready(page, "cara2")
         _submit(page, "/account/delete", {"password": new_password, "confirm_username": "cara2"})
         assert urlsplit(page.url).path == "/goodbye"
         assert studio.store.get("cara2") is None
@@ -356,7 +377,7 @@ def test_rights_see_download_correct_object_delete(
         )
         assert stored_images(page, "cara2") == 0
         page.goto(web.url + "/")
-        assert urlsplit(page.url).path == "/login"
+        assert urlsplit(page.url).path == "/welcome"
     finally:
         other.close()
         context.close()

@@ -169,7 +169,7 @@ def test_inline_app_shows_and_stops() -> None:
         with httpx.Client(trust_env=False, timeout=10) as client:
             answer = client.get(inline.url, follow_redirects=False)
             assert answer.status_code == 303
-            assert answer.headers["location"] == "/login"
+            assert answer.headers["location"] == "/welcome"
             page = client.get(inline.url + "login")
             assert page.status_code == 200
             # Framable by a notebook on this machine (another port), not by others.
@@ -178,7 +178,7 @@ def test_inline_app_shows_and_stops() -> None:
             assert "x-frame-options" not in page.headers
             assert "https://" not in csp.split("frame-ancestors", 1)[1].split(";")[0]
         html = inline._repr_html_()
-        assert f'<iframe src="http://127.0.0.1:{inline.port}/"' in html
+        assert f'<iframe src="http://127.0.0.1:{inline.port}/login"' in html
         assert 'height="640"' in html
     finally:
         inline.stop()

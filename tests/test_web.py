@@ -67,26 +67,28 @@ def _is_logged_in(client: httpx.Client) -> bool:
     response = client.get("/")
     if response.status_code == 200:
         return True
-    assert response.status_code == 303 and response.headers["location"] == "/login"
+    assert response.status_code == 303 and response.headers["location"] == "/welcome"
     return False
 
 
 # -- public pages -----------------------------------------------------------------
 
 
-def test_root_without_a_session_redirects_to_login(live_server: LiveServer) -> None:
+def test_root_without_a_session_redirects_to_the_landing_page(live_server: LiveServer) -> None:
     client = _anonymous(live_server)
     response = client.get("/")
     assert response.status_code == 303
-    assert response.headers["location"] == "/login"
+    assert response.headers["location"] == "/welcome"
     assert "set-cookie" not in response.headers
+    landing = client.get("/welcome")
+    assert landing.status_code == 200 and 'href="/signup"' in landing.text
 
 
 def test_root_with_a_dead_cookie_redirects_and_clears_it(live_server: LiveServer) -> None:
     client = _anonymous(live_server, "not-a-session")
     response = client.get("/")
     assert response.status_code == 303
-    assert response.headers["location"] == "/login"
+    assert response.headers["location"] == "/welcome"
     name, value, attributes = _cookie_attributes(response.headers["set-cookie"])
     assert name == COOKIE_NAME and value in ("", '""')
     assert attributes.get("max-age") == "0" or "expires" in attributes
@@ -443,7 +445,7 @@ def test_logout_ends_the_session_on_the_server(live_server: LiveServer) -> None:
 
     thief = _anonymous(live_server, copied)
     page = thief.get("/")
-    assert page.status_code == 303 and page.headers["location"] == "/login"
+    assert page.status_code == 303 and page.headers["location"] == "/welcome"
     assert gradio_submit(thief, "generate", generate_inputs("x")).status_code == 401
     assert thief.get("/config").status_code == 401
     assert thief.get("/gradio_api/info").status_code == 401

@@ -28,19 +28,73 @@ DONE = {
 }
 
 
+#: Human names for the stored fields (the field's own name is shown beside, small).
+FIELD_LABELS = {
+    "username": "Username",
+    "email": "Email",
+    "password_hash": "Password",
+    "credits": "Credits",
+    "role": "Role",
+    "policy_version": "Privacy policy version you accepted",
+    "session_counter": "Log-outs everywhere (ends old sessions)",
+    "objected": "You object to processing",
+    "account_id": "Account id (random, never reused)",
+    "gallery_salt": "Gallery key material",
+    "email_confirmed": "Email confirmed",
+    "api_tokens": "API tokens",
+}
+
+
+def _shown(value: Any) -> str:
+    """A stored value as a person reads it: Yes/No, "none", a count of tokens."""
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if value is None:
+        return "none yet"
+    if isinstance(value, (list, tuple)):
+        return f"{len(value)}" if value else "none"
+    return str(value)
+
+
+def credits_help_html(help_text: str) -> str:
+    """The operator's words on how to get credits: a link when it is one, else text."""
+    text = help_text.strip()
+    if not text:
+        return "Ask the site's operator for more credits."
+    if text.startswith(("https://", "http://", "mailto:")):
+        target = "" if text.startswith("mailto:") else ' target="_blank" rel="noopener"'
+        label = text.removeprefix("mailto:")
+        return (
+            f'Get more credits: <a href="{html.escape(text)}"{target} '
+            f'data-testid="credits-help-link">{html.escape(label)}</a>'
+        )
+    return html.escape(text)
+
+
 def account_forms(studio: Studio, account: PublicAccount, csrf_token: str) -> str:
     """The Account tab's HTML: what is stored, and a form for each right."""
     data = studio.my_data(account.username)["stored"]
     e = html.escape
     token = f'<input type="hidden" name="csrf_token" value="{e(csrf_token)}">'
+    # Password managers file a password under the username beside it.
+    who = (
+        f'<input type="text" name="username" value="{e(account.username)}" '
+        'autocomplete="username" hidden aria-hidden="true" tabindex="-1">'
+    )
     rows = "".join(
-        f'<tr><th>{e(name)}</th><td data-testid="stored-{e(name)}">{e(str(value))}</td></tr>'
+        f'<tr><th scope="row">{e(FIELD_LABELS.get(name, name))} <code class="ac-field">{e(name).replace("_", "_<wbr>")}</code></th>'
+        f'<td data-testid="stored-{e(name)}">{e(_shown(value))}</td></tr>'
         for name, value in data.items()
     )
+    credits_help = credits_help_html(studio.settings.credits_help)
     objected = account.objected
     contact = e(studio.settings.contact_email)
     return f"""
 <div class="ac-account">
+  <section class="ac-section">
+    <h3>Credits</h3>
+    <p data-testid="account-credits">You have <b>{account.credits}</b> credit{"" if account.credits == 1 else "s"}. <span data-testid="credits-help">{credits_help}</span></p>
+  </section>
   <section class="ac-section">
     <h3>What we store about you</h3>
     <p>This is every field of your account, exactly as the server keeps it. Images, prompts
@@ -50,7 +104,7 @@ def account_forms(studio: Studio, account: PublicAccount, csrf_token: str) -> st
   </section>
   <section class="ac-section">
     <h3>Correct your data</h3>
-    <form method="post" action="/account/email" class="ac-inline-form">{token}
+    <form method="post" action="/account/email" class="ac-inline-form">{token}{who}
       <label>New email <input type="email" name="email" required maxlength="254" autocomplete="email" value="{e(account.email)}"></label>
       <label>Password <input type="password" name="password" required autocomplete="current-password"></label>
       <button type="submit" data-testid="change-email">Change email</button>
@@ -60,8 +114,7 @@ def account_forms(studio: Studio, account: PublicAccount, csrf_token: str) -> st
       <label>Password <input type="password" name="password" required autocomplete="current-password"></label>
       <button type="submit" data-testid="change-username">Change username</button>
     </form>
-    <form method="post" action="/account/password" class="ac-inline-form">{token}
-      <input type="text" name="username" value="{e(account.username)}" autocomplete="username" hidden>
+    <form method="post" action="/account/password" class="ac-inline-form">{token}{who}
       <label>Current password <input type="password" name="current" required autocomplete="current-password"></label>
       <label>New password <input type="password" name="new" required minlength="10" maxlength="1024" autocomplete="new-password"></label>
       <label>Repeat <input type="password" name="new2" required minlength="10" maxlength="1024" autocomplete="new-password"></label>
@@ -84,7 +137,7 @@ def account_forms(studio: Studio, account: PublicAccount, csrf_token: str) -> st
     <h3>Delete your account</h3>
     <p>Your record leaves our store at once and every session ends. Type your password and your
     username to confirm. You can then wipe this browser's gallery too.</p>
-    <form method="post" action="/account/delete" class="ac-inline-form">{token}
+    <form method="post" action="/account/delete" class="ac-inline-form">{token}{who}
       <label>Password <input type="password" name="password" required autocomplete="current-password"></label>
       <label>Type your username <input type="text" name="confirm_username" required autocomplete="off"></label>
       <button type="submit" class="ac-danger-btn" data-testid="delete-account">Delete my account</button>

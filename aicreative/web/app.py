@@ -45,17 +45,39 @@ HEAD = (
     '<link rel="stylesheet" href="/ac-static/app.css">'
     '<link rel="stylesheet" href="/ac-static/gallery.css">'
     '<script src="/ac-static/gallery.js"></script>'
+    '<script src="/ac-static/ui.js"></script>'
 )
 
 
 def _theme() -> gr.themes.Base:
     # System fonts only: a GoogleFont theme would make every page load
     # fetch from a third party.
+    # The .set() colours meet WCAG 2.1 AA contrast (4.5:1 for text), which the
+    # default's grey captions (2.56:1) and violet-500 buttons (4.23:1) do not.
     return gr.themes.Default(
         primary_hue="violet",
         neutral_hue="slate",
         font=["system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"],
         font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"],
+    ).set(
+        body_text_color_subdued="*neutral_600",
+        body_text_color_subdued_dark="*neutral_400",
+        input_placeholder_color="*neutral_500",
+        input_placeholder_color_dark="*neutral_400",
+        color_accent="*primary_700",
+        color_accent_soft="*primary_50",
+        button_primary_background_fill="*primary_700",
+        button_primary_background_fill_hover="*primary_800",
+        button_primary_background_fill_dark="*primary_700",
+        button_primary_background_fill_hover_dark="*primary_800",
+        button_primary_text_color="white",
+        button_primary_text_color_dark="white",
+        button_cancel_background_fill="#b91c1c",
+        button_cancel_background_fill_hover="#991b1b",
+        button_cancel_background_fill_dark="#b91c1c",
+        button_cancel_background_fill_hover_dark="#991b1b",
+        button_cancel_text_color="white",
+        button_cancel_text_color_dark="white",
     )
 
 
@@ -123,7 +145,7 @@ def create_app(studio: Studio | None = None, settings: Settings | None = None) -
 
     # Starlette runs the last added outermost: headers, then a failing
     # store's 503, then the host check, the session guard, the log-in redirect.
-    app.add_middleware(LoginFirst, user_of=session_user, settings=settings)
+    app.add_middleware(LoginFirst, user_of=session_user, settings=settings, front="/welcome")
     # Each Gradio session hash and event id answers only the account that owns it.
     app.add_middleware(GradioSessionGuard, user_of=session_identity)
     app.add_middleware(TrustedHosts, settings=settings)

@@ -191,8 +191,10 @@ class InlineApp:
     def _repr_html_(self) -> str:
         if not self.running:
             return f"<p>AI Creative at {self.url} is stopped.</p>"
+        # Straight to the log-in form (it passes a logged-in browser on to
+        # the app): a notebook user has no use for the visitors' landing page.
         return (
-            f'<iframe src="{self.url}" width="100%" height="{int(self.height)}" '
+            f'<iframe src="{self.url}login" width="100%" height="{int(self.height)}" '
             'style="border:1px solid #ddd;border-radius:6px" title="AI Creative"></iframe>'
         )
 

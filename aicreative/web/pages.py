@@ -85,11 +85,22 @@ def _templates() -> Environment:
     )
 
 
+def _session_user(request: Request) -> bool:
+    studio: Studio = request.app.state.studio
+    try:
+        studio.user_from_session(request.cookies.get(COOKIE_NAME))
+    except AICreativeError:
+        return False
+    return True
+
+
 def render_page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
     """A template rendered with the CSRF token and contact address every page needs."""
     studio: Studio = request.app.state.studio
     context.setdefault("csrf_token", studio.tokens.csrf(csrf_binding(request, studio.tokens)))
     context.setdefault("contact_email", studio.settings.contact_email)
+    if "logged_in" not in context:  # the top bar offers log-in only to visitors
+        context["logged_in"] = _session_user(request)
     html = _templates().get_template(name).render(**context)
     return HTMLResponse(html, status_code=status, headers={"cache-control": "no-store"})
 
@@ -98,6 +109,29 @@ def render_message(request: Request, title: str, message: str, status: int = 200
     """A short page with one message and a way back."""
     return render_page(
         request, "message.html", status, title=title, message=message, link="/", link_text="Back"
+    )
+
+
+#: The landing page's example pictures (made by scripts/make_examples.py).
+EXAMPLES = (
+    {"file": "example-1.webp", "prompt": "A lighthouse on a cliff at dawn, watercolour"},
+    {"file": "example-2.webp", "prompt": "A fox in a snowy forest, ink drawing"},
+    {"file": "example-3.webp", "prompt": "A city of glass at night, neon"},
+)
+
+
+def landing_page(request: Request) -> HTMLResponse:
+    """The front door for visitors: what the app does, the privacy promise, sign-up and log-in."""
+    studio: Studio = request.app.state.studio
+    if _session_user(request):
+        return RedirectResponse("/", status_code=303)  # type: ignore[return-value]
+    return render_page(
+        request,
+        "landing.html",
+        logged_in=False,
+        signup_credits=studio.settings.signup_credits,
+        examples=EXAMPLES,
+        demo=studio.is_demo,
     )
 
 
@@ -126,6 +160,10 @@ def build_router(studio: Studio) -> APIRouter:
 
     expired = "This form has expired or did not come from this site. Please try again."
 
+    @router.get("/welcome", response_class=HTMLResponse)
+    async def welcome(request: Request) -> Response:
+        return landing_page(request)
+
     # -- log in ---------------------------------------------------------------
 
     @router.get("/login", response_class=HTMLResponse)
@@ -142,7 +180,7 @@ def build_router(studio: Studio) -> APIRouter:
     @router.post("/login", response_class=HTMLResponse)
     async def login_submit(request: Request) -> Response:
         form = await request.form()
-        username = field(form, "username", 64)
+        username = field(form, "username", 320)  # a username or an email
         if not form_ok(request, form):
             return render(request, "login.html", 400, username=username, error=expired)
         try:

@@ -341,7 +341,10 @@ GRADIO_REFUSED_PATHS = frozenset({"/gradio_api/deep_link", "/gradio_api/deep_lin
 
 
 class LoginFirst:
-    """A visitor at ``/`` without a session gets the log-in page, not a bare 401.
+    """A visitor at ``/`` without a session is sent to the front page, not a bare 401.
+
+    ``front`` is where (the landing page, ``/welcome``); a redirect, so that
+    ``/`` answers 200 only with a session, as every check of a session expects.
 
     Pure ASGI and acting on ``GET /`` only: every other request, Gradio's
     event streams among them, passes straight through (an ``http``
@@ -349,17 +352,23 @@ class LoginFirst:
     """
 
     def __init__(
-        self, app: ASGIApp, *, user_of: Callable[[Request], str | None], settings: Settings
+        self,
+        app: ASGIApp,
+        *,
+        user_of: Callable[[Request], str | None],
+        settings: Settings,
+        front: str = "/login",
     ) -> None:
         self.app = app
         self.user_of = user_of
         self.settings = settings
+        self.front = front
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == "/":
             request = Request(scope)
             if self.user_of(request) is None:
-                response = RedirectResponse("/login", status_code=303)
+                response = RedirectResponse(self.front, status_code=303)
                 if request.cookies.get(COOKIE_NAME):
                     # A stale or forged cookie: clear it, with the attributes it was set with.
                     clear_session_cookie(response, request, self.settings)

@@ -6,15 +6,21 @@ never as a file component, so Gradio writes nothing to its cache; the
 browser script (``static/gallery.js``) stores them in IndexedDB. Every
 event reads the user from the session (``gr.Request.username``, set by
 the app's ``auth_dependency``), never from an input.
+
+Layout: one builder function per tab (``build_create_tab`` ...) that
+makes its components and wires its events; the event handlers are the
+methods of :class:`Handlers`, which a test can call without any Blocks.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import html
 import logging
 import threading
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
@@ -23,7 +29,7 @@ from ..backends.base import MAX_GUIDANCE, MAX_IMAGES, MAX_SEED, MAX_STEPS, Gener
 from ..errors import AICreativeError, Cancelled, PermissionDenied
 from ..policy import format_date
 from ..studio import Studio
-from .account import DONE, account_forms
+from .account import DONE, account_forms, credits_help_html
 from .delivery import deliver, delivery_functions, delivery_notice
 from .pages import public_message
 from .tokens_ui import build_token_section
@@ -51,6 +57,11 @@ def _size(value: str) -> tuple[int, int]:
     except ValueError:
         raise AICreativeError("Please choose a size from the list.") from None
     return width, height
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 credit``, ``2 credits``, ``0 credits``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 class _Cancels:
@@ -89,12 +100,14 @@ def header_html(studio: Studio, username: str, csrf_token: str, renamed_from: st
     return (
         f'<div class="ac-header" data-user="{html.escape(account.username)}" '
         f'data-renamed-from="{html.escape(renamed_from)}">'
-        '<div class="ac-header-brand"><span class="ac-logo">◆</span> AI Creative</div>'
+        # The page's one h1: the app's name, as on every other page.
+        '<h1 class="ac-header-brand"><span class="ac-logo" aria-hidden="true">◆</span> AI Creative</h1>'
         f'<div class="ac-header-backend" data-testid="backend-label" title="{html.escape(studio.backend_reason)}">'
         f"{html.escape(backend)}{demo}</div>"
         '<div class="ac-header-user">'
         f'<span class="ac-username" data-testid="header-username">{html.escape(account.username)}</span>{admin}'
-        f'<span class="ac-balance" data-testid="balance"><b>{account.credits}</b> credits</span>'
+        f'<span class="ac-balance" data-testid="balance"><b>{account.credits}</b> '
+        f"credit{'' if account.credits == 1 else 's'}</span>"
         '<form method="post" action="/logout" class="ac-logout">'
         f'<input type="hidden" name="csrf_token" value="{html.escape(csrf_token)}">'
         '<button type="submit" data-testid="logout">Log out</button></form>'
@@ -117,33 +130,85 @@ def waiting_text(place: int, seconds: float | None) -> str:
     return f"In line: {place}{suffix}{wait}"
 
 
-def _status(message: str, kind: str = "info") -> str:
+def status_html(message: str, kind: str = "info") -> str:
+    """A status line (kind: info, ok or error)."""
     return (
         f'<div class="ac-status ac-status-{kind}" data-testid="status">{html.escape(message)}</div>'
     )
 
 
-def build_ui(studio: Studio, csrf_for: Any) -> gr.Blocks:
-    """The Blocks for ``studio``; ``csrf_for(request)`` gives a form token."""
-    cancels = _Cancels()
+_status = status_html
 
-    def user_of(request: gr.Request) -> str:
-        username = getattr(request, "username", None)
-        if not username:
-            raise AICreativeError("Your session has ended. Please log in again.")
-        return str(username)
 
-    def cost_text(size: str, count: float) -> str:
-        try:
-            width, height = _size(size)
-            request = GenerationRequest.from_dict(
-                {"prompt": "cost", "width": width, "height": height, "num_images": count}
-            )
-        except AICreativeError as exc:
-            return str(exc)
-        return f"This costs **{request.cost} credit{'s' if request.cost != 1 else ''}** ({request.cost_per_image} per image)."
+def user_of(request: gr.Request) -> str:
+    """The logged-in user of an event (set by the app's auth dependency)."""
+    username = getattr(request, "username", None)
+    if not username:
+        raise AICreativeError("Your session has ended. Please log in again.")
+    return str(username)
 
-    def on_load(request: gr.Request) -> tuple[Any, ...]:
+
+def cost_text(size: str, count: float, balance: int | None = None, credits_help: str = "") -> str:
+    """The cost line above Generate: the cost, the balance, and what to do when short.
+
+    >>> cost_text("512x512", 1, 10)
+    '<p class="ac-cost" data-testid="cost-line">This costs <b>1 credit</b> (1 per image); you have 10.</p>'
+    """
+    try:
+        width, height = _size(size)
+        request = GenerationRequest.from_dict(
+            {"prompt": "cost", "width": width, "height": height, "num_images": count}
+        )
+    except AICreativeError as exc:
+        return (
+            f'<p class="ac-cost ac-cost-short" data-testid="cost-line">{html.escape(str(exc))}</p>'
+        )
+    line = (
+        f"This costs <b>{plural(request.cost, 'credit')}</b> ({request.cost_per_image} per image)"
+    )
+    if balance is None:
+        return f'<p class="ac-cost" data-testid="cost-line">{line}.</p>'
+    if request.cost <= balance:
+        return f'<p class="ac-cost" data-testid="cost-line">{line}; you have {balance}.</p>'
+    fewer = " Choose fewer or smaller images, or get more credits." if balance else ""
+    return (
+        f'<div class="ac-cost ac-cost-short" data-testid="cost-line" role="status">'
+        f"<p>{line}; you have only {balance}: <b>not enough</b>.{fewer}</p>"
+        f'<p class="ac-credits-help" data-testid="credits-help">{credits_help_html(credits_help)}</p></div>'
+    )
+
+
+def can_afford(size: str, count: float, balance: int) -> bool:
+    """Whether the balance covers the request's cost (False for a size off the list)."""
+    try:
+        width, height = _size(size)
+        cost = GenerationRequest.from_dict(
+            {"prompt": "cost", "width": width, "height": height, "num_images": count}
+        ).cost
+    except AICreativeError:
+        return False
+    return cost <= balance
+
+
+#: The Generate button: ready, or busy while an image is being made.
+GENERATE, GENERATING, NOT_ENOUGH = "Generate", "Generating…", "Not enough credits"
+
+
+@dataclasses.dataclass
+class Handlers:
+    """Every event handler of the UI, over one Studio; callable from tests.
+
+    ``csrf_for(request)`` gives the form token for a request's session.
+    """
+
+    studio: Studio
+    csrf_for: Callable[[Any], str]
+    cancels: _Cancels = dataclasses.field(default_factory=_Cancels)
+
+    # -- the page as a whole ----------------------------------------------------
+
+    def on_load(self, request: gr.Request) -> tuple[Any, ...]:
+        studio = self.studio
         username = user_of(request)
         delivered = delivery_notice(studio, username)
         account = studio.account(username)
@@ -156,18 +221,15 @@ def build_ui(studio: Studio, csrf_for: Any) -> gr.Blocks:
             f'<a href="/privacy/v{n.version}" target="_blank">Read version {n.version}</a></div>'
             for n in notices
         ]
-        params = getattr(request, "query_params", None) or {}
-        done = DONE.get(str(params.get("done", "")))
-        if done:
-            parts.insert(
-                0, f'<div class="ac-notice ac-done" data-testid="done">{html.escape(done)}</div>'
-            )
         if delivered:
             parts.insert(0, delivered)
+        params = getattr(request, "query_params", None) or {}
+        # An Account action's result is shown on the Account tab, which opens.
+        done = DONE.get(str(params.get("done", "")), "")
         renamed_from = str(params.get("from", "")) if params.get("done") == "username" else ""
-        csrf = csrf_for(request)
+        csrf = self.csrf_for(request)
         is_admin = account.is_admin
-        rows, info = admin_rows(username, "", 1) if is_admin else ([], "")
+        rows, info = self.admin_rows(username, "", 1) if is_admin else ([], "")
         return (
             header_html(studio, username, csrf, renamed_from=renamed_from),
             "".join(parts),
@@ -175,62 +237,40 @@ def build_ui(studio: Studio, csrf_for: Any) -> gr.Blocks:
             gr.update(visible=is_admin),
             rows,
             info,
+            # Appended, so that API callers' indices of the ones above stay.
+            gr.update(selected="account") if done else gr.update(),
+            (
+                f'<p class="ac-result ac-result-ok" role="status" data-testid="done">{html.escape(done)}</p>'
+                if done
+                else ""
+            ),
         )
 
-    def account_view(request: gr.Request) -> str:
-        username = user_of(request)
-        return account_forms(studio, studio.account(username), csrf_for(request))
+    # -- Create -------------------------------------------------------------------
 
-    def admin_rows(actor: str, query: str, page: float | None) -> tuple[list[list[Any]], str]:
-        number = max(1, int(page or 1))
-        rows, total = studio.admin_accounts(actor, query or "", number, ADMIN_PAGE)
-        pages = max(1, -(-total // ADMIN_PAGE))
-        table = [
-            [r["username"], r["email"], r["credits"], "yes" if r["objected"] else "no"]
-            for r in rows
-        ]
-        return table, f"{total} account(s) · page {min(number, pages)} of {pages}"
+    def cost_state(self, size: str, count: float, request: gr.Request) -> tuple[Any, ...]:
+        """The cost line and the Generate button: disabled, with the reason, when short."""
+        username = getattr(request, "username", None)
+        if not username:  # the session ended: the page's script says so
+            return gr.update(), gr.update()
+        balance = self.studio.balance(str(username))
+        affordable = can_afford(size, count, balance)
+        return (
+            cost_text(size, count, balance, self.studio.settings.credits_help),
+            # The reason on the button itself, as well as in the line above it.
+            gr.update(interactive=affordable, value=GENERATE if affordable else NOT_ENOUGH),
+        )
 
-    def admin_list(query: str, page: float | None, request: gr.Request) -> tuple[Any, ...]:
-        try:
-            return admin_rows(user_of(request), query, page)
-        except PermissionDenied as exc:
-            raise gr.Error(str(exc)) from None
+    def busy(self) -> tuple[Any, ...]:
+        """While a generation runs: Generate busy, Stop enabled, the old status gone."""
+        return gr.update(interactive=False, value=GENERATING), gr.update(interactive=True), ""
 
-    def admin_credit(
-        target: str, amount: float | None, query: str, page: float | None, request: gr.Request
-    ) -> tuple[Any, ...]:
-        actor = user_of(request)
-        try:
-            studio.require_admin(actor)
-            balance = studio.admin_grant(actor, (target or "").strip(), int(amount or 0))
-            message = _status(f"{target.strip()} now has {balance} credits.", "ok")
-        except PermissionDenied as exc:
-            raise gr.Error(str(exc)) from None
-        except (AICreativeError, ValueError) as exc:
-            message = _status(str(exc), "error")
-        return (message, *admin_rows(actor, query, page))
-
-    def admin_remove(
-        target: str, sure: bool, query: str, page: float | None, request: gr.Request
-    ) -> tuple[Any, ...]:
-        actor = user_of(request)
-        try:
-            studio.require_admin(actor)
-            name = (target or "").strip()
-            if not sure:
-                raise AICreativeError("Tick “I am sure” to delete an account.")
-            if name.lower() == actor.lower():
-                raise AICreativeError("Delete your own account from the Account tab.")
-            studio.admin_delete(actor, name)
-            message = _status(f"Deleted {name}; every session of it has ended.", "ok")
-        except PermissionDenied as exc:
-            raise gr.Error(str(exc)) from None
-        except AICreativeError as exc:
-            message = _status(str(exc), "error")
-        return (message, *admin_rows(actor, query, page))
+    def ready(self, size: str, count: float, request: gr.Request) -> tuple[Any, ...]:
+        """After a generation: Generate as the balance allows, Stop disabled."""
+        return (*self.cost_state(size, count, request), gr.update(interactive=False))
 
     def generate(
+        self,
         prompt: str,
         negative: str,
         size: str,
@@ -242,8 +282,9 @@ def build_ui(studio: Studio, csrf_for: Any) -> gr.Blocks:
         request: gr.Request,
         progress: gr.Progress = gr.Progress(),  # noqa: B008 - Gradio's documented idiom
     ) -> tuple[Any, ...]:
+        studio = self.studio
         username = user_of(request)
-        cancels.clear(username)
+        self.cancels.clear(username)
         try:
             width, height = _size(size)
             gen = GenerationRequest.from_dict(
@@ -262,12 +303,12 @@ def build_ui(studio: Studio, csrf_for: Any) -> gr.Blocks:
             )
 
             def on_progress(step: int, total: int) -> None:
-                cancels.check(username)
+                self.cancels.check(username)
                 studio.deliveries.check()  # the server is stopping: cancel, refund
                 progress((step, total), desc="Generating", unit="steps")
 
             def on_wait(place: int, seconds: float | None) -> None:
-                cancels.check(username)
+                self.cancels.check(username)
                 studio.deliveries.check()
                 progress(0, desc=waiting_text(place, seconds))
 
@@ -280,14 +321,14 @@ def build_ui(studio: Studio, csrf_for: Any) -> gr.Blocks:
             return (
                 gr.update(),
                 _status(public_message(exc), "error"),
-                header_html(studio, username, csrf_for(request)),
+                header_html(studio, username, self.csrf_for(request)),
             )
         except Exception as exc:  # a bug of ours: say so plainly, no trace to the user
             log.error("generate failed: %s", type(exc).__name__)
             return (
                 gr.update(),
                 _status("Something went wrong on our side. No credits were taken.", "error"),
-                header_html(studio, username, csrf_for(request)),
+                header_html(studio, username, self.csrf_for(request)),
             )
         payload = {
             "kind": "generation",
@@ -315,202 +356,365 @@ def build_ui(studio: Studio, csrf_for: Any) -> gr.Blocks:
             return (
                 gr.update(),
                 _status(refused, "error"),
-                header_html(studio, username, csrf_for(request)),
+                header_html(studio, username, self.csrf_for(request)),
             )
         done = (
             f"Made {len(result.png)} image{'s' if len(result.png) != 1 else ''} for "
             f"{result.cost} credit{'s' if result.cost != 1 else ''} in {result.seconds:.1f} s; "
             f"{result.balance} left. Saved in this browser's gallery."
         )
-        return payload, _status(done, "ok"), header_html(studio, username, csrf_for(request))
+        return payload, _status(done, "ok"), header_html(studio, username, self.csrf_for(request))
 
-    def stop(request: gr.Request) -> str:
-        cancels.request(user_of(request))
-        return _status("Stopping… your credits will be refunded.", "info")
-
-    current_policy = studio.policy.current() or studio.policy.latest()
-
-    with gr.Blocks(title="AI Creative", analytics_enabled=False, delete_cache=None) as demo:
-        # Our own markup and CSS (app.css, gallery.css): without Gradio's "prose"
-        # styles, whose `.prose *` colour and button rules outrank ours.
-        header = gr.HTML(
-            elem_id="ac-header",
-            apply_default_css=False,
-            js_on_load=_js(
-                "const sync = async () => { const h = element.querySelector('[data-user]'); "
-                "if (!h) return; const old = h.dataset.renamedFrom; "
-                "if (old && old !== h.dataset.user) { h.dataset.renamedFrom = ''; "
-                "await AICreative.renameUser(old, h.dataset.user); } "
-                "AICreative.setUser(h.dataset.user); }; sync(); watch('value', sync);"
-            ),
+    def stop(self, request: gr.Request) -> tuple[Any, ...]:
+        # Stop is enabled only while a generation runs (see busy/ready).
+        self.cancels.request(user_of(request))
+        return (
+            _status("Stopping… the credits of this run will be refunded.", "info"),
+            gr.update(interactive=False),
         )
-        notice = gr.HTML(elem_id="ac-notices")
-        with gr.Tabs(elem_id="ac-tabs"):
-            with gr.Tab("Create", id="create", elem_id="tab-create"):
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=2, min_width=300):
-                        prompt = gr.Textbox(
-                            label="Prompt",
-                            lines=3,
-                            max_length=1000,
-                            placeholder="A lighthouse on a cliff at dawn, watercolour",
-                            elem_id="prompt",
+
+    # -- Account --------------------------------------------------------------------
+
+    def account_view(self, request: gr.Request) -> str:
+        username = user_of(request)
+        return account_forms(self.studio, self.studio.account(username), self.csrf_for(request))
+
+    # -- Admin ------------------------------------------------------------------------
+
+    def admin_rows(self, actor: str, query: str, page: float | None) -> tuple[list[list[Any]], str]:
+        number = max(1, int(page or 1))
+        rows, total = self.studio.admin_accounts(actor, query or "", number, ADMIN_PAGE)
+        pages = max(1, -(-total // ADMIN_PAGE))
+        table = [
+            [r["username"], r["email"], r["credits"], "yes" if r["objected"] else "no"]
+            for r in rows
+        ]
+        return table, f"{total} account(s) · page {min(number, pages)} of {pages}"
+
+    def admin_list(self, query: str, page: float | None, request: gr.Request) -> tuple[Any, ...]:
+        try:
+            return self.admin_rows(user_of(request), query, page)
+        except PermissionDenied as exc:
+            raise gr.Error(str(exc)) from None
+
+    def admin_credit(
+        self,
+        target: str,
+        amount: float | None,
+        query: str,
+        page: float | None,
+        request: gr.Request,
+    ) -> tuple[Any, ...]:
+        actor = user_of(request)
+        try:
+            self.studio.require_admin(actor)
+            balance = self.studio.admin_grant(actor, (target or "").strip(), int(amount or 0))
+            message = _status(f"{target.strip()} now has {balance} credits.", "ok")
+        except PermissionDenied as exc:
+            raise gr.Error(str(exc)) from None
+        except (AICreativeError, ValueError) as exc:
+            message = _status(str(exc), "error")
+        return (message, *self.admin_rows(actor, query, page))
+
+    def admin_remove(
+        self, target: str, sure: bool, query: str, page: float | None, request: gr.Request
+    ) -> tuple[Any, ...]:
+        actor = user_of(request)
+        try:
+            self.studio.require_admin(actor)
+            name = (target or "").strip()
+            if not sure:
+                raise AICreativeError("Tick “I am sure” to delete an account.")
+            if name.lower() == actor.lower():
+                raise AICreativeError("Delete your own account from the Account tab.")
+            self.studio.admin_delete(actor, name)
+            message = _status(f"Deleted {name}; every session of it has ended.", "ok")
+        except PermissionDenied as exc:
+            raise gr.Error(str(exc)) from None
+        except AICreativeError as exc:
+            message = _status(str(exc), "error")
+        return (message, *self.admin_rows(actor, query, page))
+
+
+# -- the builders: one per part of the page ------------------------------------------
+
+
+@dataclasses.dataclass
+class Page:
+    """The components that events of more than one tab read or write."""
+
+    header: Any
+    notice: Any
+    account_info: Any = None
+    admin_tab: Any = None
+    admin_table: Any = None
+    admin_info: Any = None
+    tabs: Any = None
+    account_done: Any = None
+    cost: Any = None
+    size: Any = None
+    count: Any = None
+    generate: Any = None
+
+
+def build_header() -> tuple[Any, Any]:
+    """The top bar and the notices line under it."""
+    # Our own markup and CSS (app.css, gallery.css): without Gradio's "prose"
+    # styles, whose `.prose *` colour and button rules outrank ours.
+    header = gr.HTML(
+        elem_id="ac-header",
+        apply_default_css=False,
+        js_on_load=_js(
+            "const sync = async () => { const h = element.querySelector('[data-user]'); "
+            "if (!h) return; const old = h.dataset.renamedFrom; "
+            "if (old && old !== h.dataset.user) { h.dataset.renamedFrom = ''; "
+            "await AICreative.renameUser(old, h.dataset.user); } "
+            "AICreative.setUser(h.dataset.user); }; sync(); watch('value', sync);"
+        ),
+    )
+    notice = gr.HTML(elem_id="ac-notices")
+    return header, notice
+
+
+def build_create_tab(handlers: Handlers, page: Page) -> None:
+    """The Create tab: the form, cost, Generate and Stop, and the latest images.
+
+    Generate and its status sit right under the prompt (Advanced below
+    them), so the answer appears where the eye is.
+    """
+    with gr.Tab("Create", id="create", elem_id="tab-create"):
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=2, min_width=300):
+                prompt = gr.Textbox(
+                    label="Prompt",
+                    info="Ctrl+Enter (⌘+Enter on a Mac) generates; Enter starts a new line.",
+                    lines=3,
+                    max_length=1000,
+                    placeholder="A lighthouse on a cliff at dawn, watercolour",
+                    elem_id="prompt",
+                )
+                negative = gr.Textbox(
+                    label="Negative prompt (optional)",
+                    max_length=1000,
+                    placeholder="blurry, text",
+                    elem_id="negative",
+                )
+                with gr.Row():
+                    size = gr.Dropdown(SIZES, value="512x512", label="Size", elem_id="size")
+                    count = gr.Slider(
+                        1, MAX_IMAGES, value=1, step=1, label="Images", elem_id="count"
+                    )
+                cost = gr.HTML(cost_text("512x512", 1), elem_id="cost", apply_default_css=False)
+                with gr.Row(elem_id="ac-actions"):
+                    go = gr.Button(GENERATE, variant="primary", elem_id="generate")
+                    halt = gr.Button("Stop", variant="secondary", elem_id="stop", interactive=False)
+                status = gr.HTML(elem_id="status", apply_default_css=False)
+                with gr.Accordion("Advanced", open=False):
+                    steps = gr.Slider(1, MAX_STEPS, value=1, step=1, label="Steps", elem_id="steps")
+                    guidance = gr.Slider(
+                        0, MAX_GUIDANCE, value=0, step=0.5, label="Guidance", elem_id="guidance"
+                    )
+                    with gr.Row():
+                        seed = gr.Number(
+                            label="Seed",
+                            value=0,
+                            precision=0,
+                            minimum=0,
+                            maximum=MAX_SEED,
+                            elem_id="seed",
                         )
-                        negative = gr.Textbox(
-                            label="Negative prompt (optional)",
-                            max_length=1000,
-                            placeholder="blurry, text",
-                            elem_id="negative",
+                        random_seed = gr.Checkbox(
+                            value=True, label="Random seed", elem_id="random-seed"
                         )
-                        with gr.Row():
-                            size = gr.Dropdown(SIZES, value="512x512", label="Size", elem_id="size")
-                            count = gr.Slider(
-                                1, MAX_IMAGES, value=1, step=1, label="Images", elem_id="count"
-                            )
-                        with gr.Accordion("Advanced", open=False):
-                            steps = gr.Slider(
-                                1, MAX_STEPS, value=1, step=1, label="Steps", elem_id="steps"
-                            )
-                            guidance = gr.Slider(
-                                0,
-                                MAX_GUIDANCE,
-                                value=0,
-                                step=0.5,
-                                label="Guidance",
-                                elem_id="guidance",
-                            )
-                            with gr.Row():
-                                seed = gr.Number(
-                                    label="Seed",
-                                    value=0,
-                                    precision=0,
-                                    minimum=0,
-                                    maximum=MAX_SEED,
-                                    elem_id="seed",
-                                )
-                                random_seed = gr.Checkbox(
-                                    value=True, label="Random seed", elem_id="random-seed"
-                                )
-                        cost = gr.Markdown(cost_text("512x512", 1), elem_id="cost")
-                        with gr.Row():
-                            go = gr.Button("Generate", variant="primary", elem_id="generate")
-                            halt = gr.Button("Stop", variant="secondary", elem_id="stop")
-                        status = gr.HTML(elem_id="status")
-                    with gr.Column(scale=3, min_width=300):
-                        latest = gr.HTML(
-                            value=None,
-                            html_template='<div class="ac-latest" data-testid="latest"></div>',
-                            js_on_load=_js(
-                                "watch('value', () => AICreative.receive(props.value, "
-                                "element.querySelector('.ac-latest')));"
-                            ),
-                            elem_id="latest",
-                            apply_default_css=False,
-                            # Also here: the Gallery tab mounts only when opened.
-                            server_functions=delivery_functions(studio),
-                        )
-            with gr.Tab("Gallery", id="gallery", elem_id="tab-gallery"):
-                gr.HTML(
-                    elem_id="ac-gallery",
-                    html_template='<div class="ac-gallery-root" data-testid="gallery"></div>',
+            with gr.Column(scale=3, min_width=300):
+                latest = gr.HTML(
+                    value=None,
+                    html_template='<div class="ac-latest" data-testid="latest"></div>',
                     js_on_load=_js(
-                        "AICreative.mountGallery(element.querySelector('.ac-gallery-root'));"
+                        "watch('value', () => AICreative.receive(props.value, "
+                        "element.querySelector('.ac-latest')));"
                     ),
+                    elem_id="latest",
                     apply_default_css=False,
-                    server_functions=delivery_functions(studio),
+                    # Also here: the Gallery tab mounts only when opened.
+                    server_functions=delivery_functions(handlers.studio),
                 )
-            with gr.Tab("Account", id="account", elem_id="tab-account") as account_tab:
-                gr.HTML(
-                    html_template=(
-                        '<div class="ac-section"><h3>What this browser holds</h3>'
-                        '<p class="ac-usage" data-testid="usage"></p>'
-                        "<p>Your gallery (images, prompts, settings) is stored here only. "
-                        "Delete it from the Gallery tab.</p></div>"
-                    ),
-                    js_on_load=_js("AICreative.mountUsage(element.querySelector('.ac-usage'));"),
-                )
-                account_info = gr.HTML(elem_id="account-info")
-                build_token_section(studio)  # issue 15: API tokens
-            with gr.Tab("Privacy", id="privacy", elem_id="tab-privacy"):
-                gr.HTML(
-                    f'<div class="ac-policy"><p class="ac-meta">Version {current_policy.version} · effective '
-                    f"{html.escape(format_date(current_policy.effective))} · "
-                    '<a href="/privacy" target="_blank">open as a page, with earlier versions</a></p>'
-                    f"{current_policy.html(studio.settings.contact_email)}</div>"
-                )
+    page.cost, page.size, page.count, page.generate = cost, size, count, go
 
-            with gr.Tab("Admin", id="admin", elem_id="tab-admin", visible=False) as admin_tab:
-                gr.Markdown(
-                    "Accounts, as admins may see them: username, email, credits and the "
-                    "objection flag. Nothing else is shown or stored."
-                )
-                with gr.Row():
-                    search = gr.Textbox(label="Search username or email", elem_id="admin-search")
-                    page = gr.Number(
-                        value=1, label="Page", precision=0, minimum=1, elem_id="admin-page"
-                    )
-                    find = gr.Button("Search", elem_id="admin-find")
-                table = gr.Dataframe(
-                    headers=["username", "email", "credits", "objected"],
-                    datatype=["str", "str", "number", "str"],
-                    interactive=False,
-                    elem_id="admin-table",
-                )
-                table_info = gr.Markdown(elem_id="admin-info")
-                with gr.Row():
-                    target = gr.Textbox(label="Username", elem_id="admin-target")
-                    amount = gr.Number(
-                        label="Credits (+ give, − remove)",
-                        precision=0,
-                        value=10,
-                        elem_id="admin-amount",
-                    )
-                    apply = gr.Button("Apply credits", elem_id="admin-apply")
-                with gr.Row():
-                    doomed = gr.Textbox(label="Username to delete", elem_id="admin-doomed")
-                    sure = gr.Checkbox(label="I am sure", elem_id="admin-sure")
-                    remove = gr.Button("Delete account", variant="stop", elem_id="admin-delete")
-                admin_status = gr.HTML(elem_id="admin-status")
+    # One event for both controls, always its last trigger: two answers in
+    # flight could otherwise land out of order and show a stale cost.
+    gr.on(
+        [size.change, count.change],
+        handlers.cost_state,
+        [size, count],
+        [cost, go],
+        queue=False,
+        show_progress="hidden",
+        api_visibility="private",
+        trigger_mode="always_last",
+    )
+    running = go.click(
+        handlers.busy,
+        None,
+        [go, halt, status],
+        queue=False,
+        show_progress="hidden",
+        api_visibility="private",
+    )
+    run = running.then(
+        handlers.generate,
+        [prompt, negative, size, steps, guidance, seed, random_seed, count],
+        [latest, status, page.header],
+        api_name="generate",
+        # The scheduler (aicreative/scheduler.py) orders and batches the
+        # requests fairly; Gradio's own FIFO in front of it would undo that.
+        concurrency_limit=QUEUE_LIMIT,
+        # One progress display, where the images will appear (not over the
+        # header, which would hide the balance and the log-out button).
+        show_progress_on=[latest],
+    )
+    run.then(
+        handlers.ready,
+        [size, count],
+        [cost, go, halt],
+        queue=False,
+        show_progress="hidden",
+        api_visibility="private",
+    )
+    halt.click(handlers.stop, None, [status, halt], api_name="stop", queue=False)
 
-        find.click(admin_list, [search, page], [table, table_info], api_name="admin_list")
-        search.submit(admin_list, [search, page], [table, table_info], api_visibility="private")
-        apply.click(
-            admin_credit,
-            [target, amount, search, page],
-            [admin_status, table, table_info],
-            api_name="admin_grant",
+
+def build_gallery_tab(studio: Studio) -> None:
+    """The Gallery tab: a mount point for gallery.js (the gallery lives in the browser)."""
+    with gr.Tab("Gallery", id="gallery", elem_id="tab-gallery"):
+        gr.HTML(
+            elem_id="ac-gallery",
+            html_template='<div class="ac-gallery-root" data-testid="gallery"></div>',
+            js_on_load=_js("AICreative.mountGallery(element.querySelector('.ac-gallery-root'));"),
+            apply_default_css=False,
+            server_functions=delivery_functions(studio),
         )
-        remove.click(
-            admin_remove,
-            [doomed, sure, search, page],
-            [admin_status, table, table_info],
-            api_name="admin_delete",
+
+
+def build_account_tab(handlers: Handlers, page: Page) -> None:
+    """The Account tab: what this browser holds, and the stored data with its forms."""
+    with gr.Tab("Account", id="account", elem_id="tab-account") as account_tab:
+        # The result of the change just made (set on load, kept when the forms re-render).
+        page.account_done = gr.HTML(elem_id="account-done", apply_default_css=False)
+        gr.HTML(
+            html_template=(
+                '<div class="ac-section"><h3>What this browser holds</h3>'
+                '<p class="ac-usage" data-testid="usage"></p>'
+                "<p>Your gallery (images, prompts, settings) is stored here only. "
+                "Delete it from the Gallery tab.</p></div>"
+            ),
+            js_on_load=_js("AICreative.mountUsage(element.querySelector('.ac-usage'));"),
         )
-        for control in (size, count):
-            control.change(cost_text, [size, count], cost, queue=False, show_progress="hidden")
-        run = go.click(
-            generate,
-            [prompt, negative, size, steps, guidance, seed, random_seed, count],
-            [latest, status, header],
-            api_name="generate",
-            # The scheduler (aicreative/scheduler.py) orders and batches the
-            # requests fairly; Gradio's own FIFO in front of it would undo that.
-            concurrency_limit=QUEUE_LIMIT,
-            # The progress bar sits where the images will appear, not over the
-            # header (which would hide the balance and the log-out button).
-            show_progress_on=[status, latest],
+        page.account_info = gr.HTML(elem_id="account-info")
+        build_token_section(handlers.studio)  # issue 15: API tokens
+    # The stored data changes with every generation and admin grant: show
+    # it as stored now whenever the tab is opened.
+    account_tab.select(
+        handlers.account_view,
+        None,
+        page.account_info,
+        api_visibility="private",
+        show_progress="hidden",
+    )
+
+
+def build_privacy_tab(studio: Studio) -> None:
+    """The Privacy tab: the policy in force, with a link to every version."""
+    current_policy = studio.policy.current() or studio.policy.latest()
+    with gr.Tab("Privacy", id="privacy", elem_id="tab-privacy"):
+        gr.HTML(
+            f'<div class="ac-policy"><p class="ac-meta">Version {current_policy.version} · effective '
+            f"{html.escape(format_date(current_policy.effective))} · "
+            '<a href="/privacy" target="_blank">open as a page, with earlier versions</a></p>'
+            f"{current_policy.html(studio.settings.contact_email)}</div>"
         )
-        halt.click(stop, None, status, api_name="stop", queue=False)
-        del run
-        # The stored data changes with every generation and admin grant: show
-        # it as stored now whenever the tab is opened.
-        account_tab.select(
-            account_view, None, account_info, api_visibility="private", show_progress="hidden"
+
+
+def build_admin_tab(handlers: Handlers, page: Page) -> None:
+    """The Admin tab (shown to admins only; the server refuses the rest anyway)."""
+    with gr.Tab("Admin", id="admin", elem_id="tab-admin", visible=False) as admin_tab:
+        gr.Markdown(
+            "Accounts, as admins may see them: username, email, credits and the "
+            "objection flag. Nothing else is shown or stored."
         )
+        with gr.Row():
+            search = gr.Textbox(label="Search username or email", elem_id="admin-search")
+            number = gr.Number(value=1, label="Page", precision=0, minimum=1, elem_id="admin-page")
+            find = gr.Button("Search", elem_id="admin-find")
+        table = gr.Dataframe(
+            headers=["username", "email", "credits", "objected"],
+            datatype=["str", "str", "number", "str"],
+            interactive=False,
+            elem_id="admin-table",
+        )
+        table_info = gr.Markdown(elem_id="admin-info")
+        with gr.Row():
+            target = gr.Textbox(label="Username", elem_id="admin-target")
+            amount = gr.Number(
+                label="Credits (+ give, − remove)", precision=0, value=10, elem_id="admin-amount"
+            )
+            apply = gr.Button("Apply credits", elem_id="admin-apply")
+        with gr.Row():
+            doomed = gr.Textbox(label="Username to delete", elem_id="admin-doomed")
+            sure = gr.Checkbox(label="I am sure", elem_id="admin-sure")
+            remove = gr.Button("Delete account", variant="stop", elem_id="admin-delete")
+        admin_status = gr.HTML(elem_id="admin-status")
+    page.admin_tab, page.admin_table, page.admin_info = admin_tab, table, table_info
+
+    find.click(handlers.admin_list, [search, number], [table, table_info], api_name="admin_list")
+    search.submit(
+        handlers.admin_list, [search, number], [table, table_info], api_visibility="private"
+    )
+    apply.click(
+        handlers.admin_credit,
+        [target, amount, search, number],
+        [admin_status, table, table_info],
+        api_name="admin_grant",
+    )
+    remove.click(
+        handlers.admin_remove,
+        [doomed, sure, search, number],
+        [admin_status, table, table_info],
+        api_name="admin_delete",
+    )
+
+
+def build_ui(studio: Studio, csrf_for: Any) -> gr.Blocks:
+    """The Blocks for ``studio``; ``csrf_for(request)`` gives a form token."""
+    handlers = Handlers(studio, csrf_for)
+    with gr.Blocks(title="AI Creative", analytics_enabled=False, delete_cache=None) as demo:
+        page = Page(*build_header())
+        with gr.Tabs(elem_id="ac-tabs") as page.tabs:
+            build_create_tab(handlers, page)
+            build_gallery_tab(studio)
+            build_account_tab(handlers, page)
+            build_privacy_tab(studio)
+            build_admin_tab(handlers, page)
         demo.load(
-            on_load,
+            handlers.on_load,
             None,
-            [header, notice, account_info, admin_tab, table, table_info],
+            [
+                page.header,
+                page.notice,
+                page.account_info,
+                page.admin_tab,
+                page.admin_table,
+                page.admin_info,
+                page.tabs,
+                page.account_done,
+            ],
             api_name="session",
+        ).then(
+            handlers.cost_state,
+            [page.size, page.count],
+            [page.cost, page.generate],
+            queue=False,
+            show_progress="hidden",
+            api_visibility="private",
         )
     return demo
