@@ -26,6 +26,7 @@ from ..config import Settings
 from ..errors import AICreativeError
 from ..studio import Studio
 from .account import build_account_router
+from .gallery import build_gallery_router
 from .pages import build_router, csrf_binding
 from .security import COOKIE_NAME, GradioSessionGuard, LoginFirst, SecurityMiddleware
 from .ui import build_ui
@@ -36,7 +37,8 @@ HEAD = (
     '<meta name="referrer" content="no-referrer">'
     '<link rel="stylesheet" href="/ac-static/app.css">'
     '<link rel="stylesheet" href="/ac-static/gallery.css">'
-    '<script src="/ac-static/gallery.js"></script>'
+    # ES modules (aicreative/web/static/gallery/), each served by the app itself.
+    '<script type="module" src="/ac-static/gallery/main.js"></script>'
 )
 
 
@@ -95,6 +97,7 @@ def create_app(studio: Studio | None = None, settings: Settings | None = None) -
     app.mount("/ac-static", StaticFiles(directory=STATIC), name="ac-static")
     app.include_router(build_router(studio))
     app.include_router(build_account_router(studio))
+    app.include_router(build_gallery_router(studio, settings))
 
     def csrf_for(request: gr.Request) -> str:
         return studio.tokens.csrf(csrf_binding(request.request))  # type: ignore[arg-type]

@@ -3,7 +3,7 @@
 Owns the Blocks that people use after logging in. Generated images leave
 the server only as data in a ``gr.HTML`` value (base64 PNG in a dict),
 never as a file component, so Gradio writes nothing to its cache; the
-browser script (``static/gallery.js``) stores them in IndexedDB. Every
+browser modules (``static/gallery/``) store them in IndexedDB. Every
 event reads the user from the session (``gr.Request.username``, set by
 the app's ``auth_dependency``), never from an input.
 """
@@ -33,7 +33,7 @@ ADMIN_PAGE = 20
 #: Gradio's queue. Each user's share is capped by the scheduler (max_waiting).
 QUEUE_LIMIT = 64
 SIZES = ["512x512", "768x768", "1024x1024", "512x768", "768x512", "384x384", "256x256"]
-#: Runs when a component mounts; waits for gallery.js (loaded from the head).
+#: Runs when a component mounts; waits for gallery/main.js (a module loaded from the head).
 _WITH_GALLERY = (
     "(function go(){{ if (window.AICreative) {{ {body} }} else setTimeout(go, 30); }})();"
 )
@@ -74,7 +74,7 @@ class _Cancels:
                 raise Cancelled()
 
 
-def header_html(studio: Studio, username: str, csrf_token: str, renamed_from: str = "") -> str:
+def header_html(studio: Studio, username: str, csrf_token: str) -> str:
     """The top bar: name, backend, user, balance and a log-out form."""
     account = studio.account(username)
     backend = studio.backend_label
@@ -85,8 +85,7 @@ def header_html(studio: Studio, username: str, csrf_token: str, renamed_from: st
     )
     admin = ' <span class="ac-role">admin</span>' if account.is_admin else ""
     return (
-        f'<div class="ac-header" data-user="{html.escape(account.username)}" '
-        f'data-renamed-from="{html.escape(renamed_from)}">'
+        f'<div class="ac-header" data-user="{html.escape(account.username)}">'
         '<div class="ac-header-brand"><span class="ac-logo">◆</span> AI Creative</div>'
         f'<div class="ac-header-backend" data-testid="backend-label" title="{html.escape(studio.backend_reason)}">'
         f"{html.escape(backend)}{demo}</div>"
@@ -162,12 +161,11 @@ def build_ui(studio: Studio, csrf_for: Any) -> gr.Blocks:
             )
         if delivered:
             parts.insert(0, delivered)
-        renamed_from = str(params.get("from", "")) if params.get("done") == "username" else ""
         csrf = csrf_for(request)
         is_admin = account.is_admin
         rows, info = admin_rows(username, "", 1) if is_admin else ([], "")
         return (
-            header_html(studio, username, csrf, renamed_from=renamed_from),
+            header_html(studio, username, csrf),
             "".join(parts),
             account_forms(studio, account, csrf),
             gr.update(visible=is_admin),
@@ -335,11 +333,10 @@ def build_ui(studio: Studio, csrf_for: Any) -> gr.Blocks:
             elem_id="ac-header",
             apply_default_css=False,
             js_on_load=_js(
-                "const sync = async () => { const h = element.querySelector('[data-user]'); "
-                "if (!h) return; const old = h.dataset.renamedFrom; "
-                "if (old && old !== h.dataset.user) { h.dataset.renamedFrom = ''; "
-                "await AICreative.renameUser(old, h.dataset.user); } "
-                "AICreative.setUser(h.dataset.user); }; sync(); watch('value', sync);"
+                # The gallery is keyed by account id: a new username moves nothing
+                # (a link can no longer move or wipe a gallery, issue 11 item 8).
+                "const sync = () => { const h = element.querySelector('[data-user]'); "
+                "if (h) AICreative.setUser(h.dataset.user); }; sync(); watch('value', sync);"
             ),
         )
         notice = gr.HTML(elem_id="ac-notices")
@@ -399,6 +396,7 @@ def build_ui(studio: Studio, csrf_for: Any) -> gr.Blocks:
                             value=None,
                             html_template='<div class="ac-latest" data-testid="latest"></div>',
                             js_on_load=_js(
+                                "AICreative.connect(server); "
                                 "watch('value', () => AICreative.receive(props.value, "
                                 "element.querySelector('.ac-latest')));"
                             ),
@@ -412,6 +410,7 @@ def build_ui(studio: Studio, csrf_for: Any) -> gr.Blocks:
                     elem_id="ac-gallery",
                     html_template='<div class="ac-gallery-root" data-testid="gallery"></div>',
                     js_on_load=_js(
+                        "AICreative.connect(server); "
                         "AICreative.mountGallery(element.querySelector('.ac-gallery-root'));"
                     ),
                     apply_default_css=False,
@@ -422,7 +421,9 @@ def build_ui(studio: Studio, csrf_for: Any) -> gr.Blocks:
                     html_template=(
                         '<div class="ac-section"><h3>What this browser holds</h3>'
                         '<p class="ac-usage" data-testid="usage"></p>'
-                        "<p>Your gallery (images, prompts, settings) is stored here only. "
+                        "<p>Your gallery (images, prompts, settings) is stored here only, "
+                        "encrypted with a key only your logged-in session gets: after you log "
+                        "out nothing of it is readable in this browser. "
                         "Delete it from the Gallery tab.</p></div>"
                     ),
                     js_on_load=_js("AICreative.mountUsage(element.querySelector('.ac-usage'));"),
