@@ -92,12 +92,32 @@ async function moveLegacy(gallery, username) {
   await forgetLegacy(gallery.db, old.map((r) => r.id));
 }
 
+/**
+ * Keep prompts out of the browser's session files: Chromium saves the text of form fields
+ * for "restore tabs" unless they say autocomplete=off, and those files outlive a logout.
+ */
+function keepFormsOutOfSessionFiles() {
+  const fields = () => document.querySelectorAll("textarea, input:not([type=hidden]):not([type=checkbox])");
+  const mark = () => fields().forEach((f) => f.setAttribute("autocomplete", "off"));
+  mark();
+  new MutationObserver(mark).observe(document.body, { childList: true, subtree: true });
+  // On logout, leave nothing typed in the page that history could keep.
+  document.addEventListener("submit", (event) => {
+    if (event.target.closest && event.target.closest(".ac-logout")) {
+      fields().forEach((f) => {
+        if (!f.closest(".ac-logout")) f.value = "";
+      });
+    }
+  }, true);
+}
+
 function setUser(username) {
   const name = String(username || "").trim();
   if (!name) return Promise.resolve();
   if (state.ready && state.user.toLowerCase() === name.toLowerCase()) return state.ready;
   state.user = name;
   if (!state.ready) {
+    keepFormsOutOfSessionFiles();
     state.ready = obtain(name).then(
       (gallery) => {
         state.gallery = gallery;
@@ -473,32 +493,45 @@ function fill(selector, value) {
   input.dispatchEvent(new Event("change", { bubbles: true }));
 }
 
-function useSettings(g) {
+async function waitFor(selector, ms = 3000) {
+  for (const end = Date.now() + ms; Date.now() < end; ) {
+    const found = document.querySelector(selector);
+    if (found) return found;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return null;
+}
+
+async function useSettings(g) {
   if (!g.current) return;
   const v = formValues(g.current.meta);
   closeViewer(g);
-  document.querySelector("#tab-create-button, button[role=tab][id*=create]")?.click();
-  const tabs = [...document.querySelectorAll("button[role=tab]")];
-  tabs.find((t) => t.textContent.trim() === "Create")?.click();
-  setTimeout(() => {
-    fill("#prompt textarea", v.prompt);
-    fill("#negative textarea, #negative input", v.negative);
-    fill("#steps input[type=number]", v.steps);
-    fill("#guidance input[type=number]", v.guidance);
-    if (v.seed !== null) {
-      const random = document.querySelector("#random-seed input[type=checkbox]");
-      if (random && random.checked) random.click();
-      fill("#seed input", v.seed);
+  [...document.querySelectorAll("button[role=tab]")].find((t) => t.textContent.trim() === "Create")?.click();
+  if (!(await waitFor("#prompt textarea"))) return;
+  fill("#prompt textarea", v.prompt);
+  fill("#negative textarea, #negative input", v.negative);
+  if (v.size) {
+    const size = document.querySelector("#size input");
+    if (size) {
+      size.click();
+      const option = await waitFor(`[role=option][aria-label="${v.size}"], [data-value="${v.size}"]`, 1000);
+      if (option) option.dispatchEvent(new MouseEvent("mousedown", { bubbles: true }));
+      else fill("#size input", v.size);
+      size.blur();
     }
-    if (v.size) {
-      const size = document.querySelector("#size input");
-      if (size) {
-        fill("#size input", v.size);
-        size.dispatchEvent(new KeyboardEvent("keydown", { key: "Enter", bubbles: true }));
-        size.blur();
-      }
-    }
-  }, 50);
+  }
+  // Steps, guidance and seed live in the "Advanced" accordion: open it when closed.
+  if (!document.querySelector("#seed input")) {
+    [...document.querySelectorAll("#tab-create button")].find((b) => b.textContent.trim().startsWith("Advanced"))?.click();
+  }
+  if (!(await waitFor("#seed input"))) return;
+  fill("#steps input[type=number]", v.steps);
+  fill("#guidance input[type=number]", v.guidance);
+  if (v.seed !== null) {
+    const random = document.querySelector("#random-seed input[type=checkbox]");
+    if (random && random.checked) random.click();
+    fill("#seed input", v.seed);
+  }
 }
 
 async function onDelete(g, ids) {
