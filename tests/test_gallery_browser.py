@@ -405,3 +405,67 @@ def test_results_held_for_a_reload_reach_the_gallery_and_are_acknowledged(
             time.sleep(0.1)
     finally:
         context.close()
+
+
+def test_viewer_search_select_undo_and_downloads(
+    playwright: Any, web: WebServer, tmp_path: Path
+) -> None:
+    context = _profile(playwright, tmp_path / "profile")
+    try:
+        page = context.pages[0] if context.pages else context.new_page()
+        signup_in_browser(page, web.url, "ada")
+        generate_in_browser(page, "a quiet harbour", count=2)
+        generate_in_browser(page, "a loud market", count=1)
+        _gallery(page, 3)
+        # Search by prompt text, in the browser.
+        page.get_by_test_id("gallery-search").fill("harbour")
+        expect(page.get_by_test_id("gallery-item")).to_have_count(2)
+        page.get_by_test_id("gallery-search").fill("")
+        expect(page.get_by_test_id("gallery-item")).to_have_count(3)
+        # Viewer: arrow keys go to the next and previous image.
+        page.get_by_test_id("gallery-item").first.click()
+        prompt = page.get_by_test_id("viewer-prompt")
+        expect(prompt).to_have_text("a loud market")
+        page.keyboard.press("ArrowRight")
+        expect(prompt).to_have_text("a quiet harbour")
+        page.keyboard.press("ArrowLeft")
+        expect(prompt).to_have_text("a loud market")
+        # Download: a name with date and seed; the settings go in only when asked.
+        seed = page.get_by_test_id("viewer-settings").locator("dd").nth(3).inner_text()
+        with page.expect_download() as plain:
+            page.get_by_test_id("viewer-download").click()
+        name = plain.value.suggested_filename
+        assert name.startswith("aicreative-2") and f"-seed{seed}-" in name, name
+        plain_png = Path(plain.value.path()).read_bytes()
+        assert plain_png.startswith(PNG_SIGNATURE) and b"parameters" not in plain_png
+        page.get_by_test_id("settings-in-png").check()
+        with page.expect_download() as tagged:
+            page.get_by_test_id("viewer-download").click()
+        tagged_png = Path(tagged.value.path()).read_bytes()
+        assert b"tEXtparameters\x00a loud market\n" in tagged_png
+        assert f"Seed: {seed}".encode() in tagged_png
+        # Copy seed.
+        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=web.url)
+        page.get_by_test_id("viewer-copy-seed").click()
+        expect(page.get_by_test_id("viewer-status")).to_contain_text(seed)
+        # Delete with undo.
+        page.get_by_test_id("viewer-delete").click()
+        _gallery(page, 2)
+        page.get_by_test_id("undo-delete").click()
+        _gallery(page, 3)
+        # Select several: export them, then delete them.
+        page.get_by_test_id("select-mode").click()
+        items = page.get_by_test_id("gallery-item")
+        items.nth(1).click()
+        items.nth(2).click()
+        with page.expect_download() as chosen:
+            page.get_by_test_id("export-selected").click()
+        zip_path = tmp_path / "chosen.zip"
+        chosen.value.save_as(zip_path)
+        with zipfile.ZipFile(zip_path) as archive:
+            assert sum(n.endswith(".png") for n in archive.namelist()) == 2
+        page.get_by_test_id("delete-selected").click()
+        _gallery(page, 1)
+        assert stored_images(page, "ada") == 1
+    finally:
+        context.close()
