@@ -291,7 +291,7 @@ def generate_in_browser(page: Any, prompt: str, count: int = 1, negative: str = 
 
 
 def stored_images(page: Any, username: str) -> int:
-    """How many images this browser's IndexedDB holds for ``username``."""
+    """How many images the page's gallery holds (its signed-in account's; ``username`` is for the reader)."""
     return int(page.evaluate("(u) => AICreative.usage(u).then(x => x.count)", username))
 
 

@@ -100,7 +100,15 @@ function keepFormsOutOfSessionFiles() {
   const fields = () => document.querySelectorAll("textarea, input:not([type=hidden]):not([type=checkbox])");
   const mark = () => fields().forEach((f) => f.setAttribute("autocomplete", "off"));
   mark();
-  new MutationObserver(mark).observe(document.body, { childList: true, subtree: true });
+  let queued = false; // at most once a frame, however busy Gradio keeps the DOM
+  new MutationObserver(() => {
+    if (queued) return;
+    queued = true;
+    requestAnimationFrame(() => {
+      queued = false;
+      mark();
+    });
+  }).observe(document.body, { childList: true, subtree: true });
   // On logout, leave nothing typed in the page that history could keep.
   document.addEventListener("submit", (event) => {
     if (event.target.closest && event.target.closest(".ac-logout")) {
