@@ -3,7 +3,8 @@ import "fake-indexeddb/auto";
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { Gallery, isQuotaError, openGalleryDb, usageOf, wipeAccount } from "../../aicreative/web/static/gallery/storage.js";
+import { Gallery, isQuotaError, migrateLegacy, openGalleryDb, usageOf, wipeAccount } from "../../aicreative/web/static/gallery/storage.js";
+import { openDB } from "../../aicreative/web/static/vendor/idb.js";
 import { payloadEntries } from "../../aicreative/web/static/gallery/view.js";
 import { newKey, payload, png } from "./helpers.js";
 
@@ -121,4 +122,26 @@ test("a failed write stores none of its batch and loses nothing stored before", 
   const listed = await gallery.list();
   assert.equal(listed.length, 2);
   assert.ok(listed.every((r) => r.meta.batch === "b1"));
+});
+
+test("version 1's plain records of the signed-in user move in encrypted; others stay", async () => {
+  const name = `legacy-${++n}`;
+  // The layout gallery.js (version 1) left behind: plain PNG blobs and prompts by username.
+  const v1 = await openDB(name, 1, {
+    upgrade(db) {
+      db.createObjectStore("images", { keyPath: "id" }).createIndex("user", "user");
+    },
+  });
+  const blob = new Blob([png()], { type: "image/png" });
+  await v1.put("images", { id: "old-1", user: "ada", batch: "b", created: "2026-01-01T00:00:00Z", prompt: "old ada prompt", negative_prompt: "", seed: 5, settings: { steps: 1 }, blob, bytes: blob.size });
+  await v1.put("images", { id: "old-2", user: "bob", batch: "c", created: "2026-01-01T00:00:00Z", prompt: "old bob prompt", negative_prompt: "", seed: 6, settings: {}, blob, bytes: blob.size });
+  v1.close();
+  const db = await openGalleryDb(name);
+  const gallery = new Gallery(db, { account: "acc-ada", kid: "k", key: await newKey() });
+  assert.equal(await migrateLegacy(gallery, "Ada"), 1);
+  const [moved] = await gallery.list();
+  assert.equal(moved.meta.prompt, "old ada prompt");
+  assert.deepEqual(await gallery.image("old-1"), png());
+  assert.deepEqual((await db.getAll("images")).map((r) => r.user), ["bob"]);
+  assert.equal(await migrateLegacy(gallery, "ada"), 0);
 });

@@ -15,7 +15,7 @@
  *   wipeAccount(id) -> number   (the goodbye page's signed instruction only)
  */
 import { fetchGalleryKey } from "./crypto.js";
-import { Gallery, forgetLegacy, isQuotaError, legacyRecords, openGalleryDb, usageOf, wipeAccount } from "./storage.js";
+import { Gallery, isQuotaError, migrateLegacy, openGalleryDb, usageOf, wipeAccount } from "./storage.js";
 import { buildExport, fileName, parametersText, parseExport, withTextChunk } from "./zip.js";
 import {
   PAGE_SIZE,
@@ -74,22 +74,8 @@ async function obtain(username) {
 }
 
 /** Version 1's plain records of this user move in, encrypted, and leave the plain store. */
-async function moveLegacy(gallery, username) {
-  const old = await legacyRecords(gallery.db, username);
-  if (!old.length) return;
-  const entries = [];
-  for (const r of old) {
-    const png = new Uint8Array(await r.blob.arrayBuffer());
-    entries.push({
-      id: String(r.id),
-      created: r.created,
-      meta: { prompt: r.prompt, negative_prompt: r.negative_prompt, settings: r.settings, seed: r.seed, batch: r.batch },
-      png,
-      thumb: await makeThumb(png),
-    });
-  }
-  await gallery.add(entries);
-  await forgetLegacy(gallery.db, old.map((r) => r.id));
+function moveLegacy(gallery, username) {
+  return migrateLegacy(gallery, username, makeThumb);
 }
 
 /**

@@ -217,3 +217,26 @@ export async function forgetLegacy(db, ids) {
   for (const id of ids) tx.store.delete(id);
   await tx.done;
 }
+
+/**
+ * Move version 1's plain records of `username` into `gallery`, encrypted, then delete the
+ * plain copies. `thumbOf(png)` makes a thumbnail (or null). Resolves to the number moved.
+ */
+export async function migrateLegacy(gallery, username, thumbOf = async () => null) {
+  const old = await legacyRecords(gallery.db, username);
+  if (!old.length) return 0;
+  const entries = [];
+  for (const r of old) {
+    const png = new Uint8Array(await r.blob.arrayBuffer());
+    entries.push({
+      id: String(r.id),
+      created: r.created,
+      meta: { prompt: r.prompt, negative_prompt: r.negative_prompt, settings: r.settings, seed: r.seed, batch: r.batch },
+      png,
+      thumb: await thumbOf(png),
+    });
+  }
+  await gallery.add(entries);
+  await forgetLegacy(gallery.db, old.map((r) => r.id));
+  return old.length;
+}
