@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 ENV_PREFIX = "AICREATIVE_"
 SECRET_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
+GALLERY_SECRET_FILE = "gallery_secret"  # noqa: S105 - a file name, not a secret
 #: Secrets that ship in docs and examples; refused outright.
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev", "test", "xxx"})
 #: Hosts always answered unless AICREATIVE_ALLOWED_HOSTS says otherwise (local use).
@@ -64,6 +65,11 @@ class Settings:
     )
     secret_key: str = _opt(
         "", "Key that signs sessions and links; generated once into the data dir when unset."
+    )
+    gallery_secret: str = _opt(
+        "",
+        "Key the gallery keys are derived from (apart from secret_key; rotating it makes every "
+        "gallery unreadable); generated once into the data dir when unset.",
     )
     backend: str = _opt("auto", "Image backend: auto, demo, diffusers, openvino or remote.")
     model_id: str = _opt(
@@ -300,18 +306,32 @@ class Settings:
 
     def resolve_secret_key(self) -> str:
         """The signing key: the setting, else one generated once into the data dir."""
-        if self.secret_key:
-            if self.secret_key.strip().lower() in PLACEHOLDER_SECRETS or len(self.secret_key) < 16:
+        self.secret_key = self._resolve_secret("secret_key", SECRET_FILE)
+        return self.secret_key
+
+    def resolve_gallery_secret(self) -> str:
+        """The gallery secret: the setting, else one generated once into the data dir.
+
+        Kept apart from ``secret_key`` so that rotating the session key leaves
+        every gallery readable (see ``aicreative/gallery_keys.py``).
+        """
+        self.gallery_secret = self._resolve_secret("gallery_secret", GALLERY_SECRET_FILE)
+        return self.gallery_secret
+
+    def _resolve_secret(self, name: str, file_name: str) -> str:
+        value = str(getattr(self, name) or "")
+        variable = ENV_PREFIX + name.upper()
+        if value:
+            if value.strip().lower() in PLACEHOLDER_SECRETS or len(value) < 16:
                 raise ValidationError(
-                    "AICREATIVE_SECRET_KEY is a placeholder or shorter than 16 characters; "
+                    f"{variable} is a placeholder or shorter than 16 characters; "
                     "set a long random value (python -c 'import secrets; print(secrets.token_urlsafe(32))')."
                 )
-            return self.secret_key
-        path = self.ensure_data_dir() / SECRET_FILE
+            return value
+        path = self.ensure_data_dir() / file_name
         if path.exists():
             key = path.read_text().strip()
             if key:
-                self.secret_key = key
                 return key
         key = secrets.token_urlsafe(48)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, stat.S_IRUSR | stat.S_IWUSR)
@@ -319,11 +339,11 @@ class Settings:
             fh.write(key + "\n")
         os.chmod(path, 0o600)
         log.warning(
-            "AICREATIVE_SECRET_KEY is not set: generated one and kept it in %s (mode 0600). "
-            "Set the variable in production so that sessions survive a new data dir.",
+            "%s is not set: generated one and kept it in %s (mode 0600). "
+            "Set the variable in production so that it survives a new data dir.",
+            variable,
             path,
         )
-        self.secret_key = key
         return key
 
 

@@ -51,6 +51,7 @@ from .errors import (
     PermissionDenied,
     ValidationError,
 )
+from .gallery_keys import GalleryKey, GalleryKeys
 from .scheduler import Scheduler, WaitCallback
 from .store import Account, AccountStore
 
@@ -142,6 +143,7 @@ class Studio:
         mailer: Mailer | None = None,
         policy: PolicyBook | None = None,
         secret_key: str | None = None,
+        gallery_secret: str | None = None,
         throttle: LoginThrottle | None = None,
     ) -> None:
         self.store = store
@@ -163,6 +165,10 @@ class Studio:
         self.policy = policy
         key = secret_key or self.settings.secret_key or secrets.token_urlsafe(48)
         self.tokens = Tokens(key, self.settings.session_days)
+        # Apart from the session key: rotating that one leaves galleries readable.
+        self.gallery_keys = GalleryKeys(
+            gallery_secret or self.settings.gallery_secret or secrets.token_urlsafe(48)
+        )
         self.throttle = throttle or LoginThrottle()
         self.scheduler = Scheduler(
             self.backend,
@@ -233,6 +239,7 @@ class Studio:
             mailer=create_mailer(settings),
             policy=PolicyBook(settings.policy_dir or None),
             secret_key=key,
+            gallery_secret=settings.resolve_gallery_secret(),
         )
 
     # -- the backend -----------------------------------------------------
@@ -402,6 +409,11 @@ class Studio:
     def account_id(self, username: str) -> str:
         """The account's permanent id (what held results and refunds are bound to)."""
         return self.store.require(username).account_id
+
+    def gallery_key(self, username: str) -> GalleryKey:
+        """The key of this account's gallery (give it only to this account's own session)."""
+        account = self.store.require(username)
+        return self.gallery_keys.key_for(account.account_id, account.gallery_salt)
 
     def shutdown(self, wait: float = 10.0) -> int:
         """The server stops: stop running generations and refund every undelivered result."""

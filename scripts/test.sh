@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything the test suite needs on a fresh machine, then runs it all:
-# lint (ruff), format check, types (mypy), and pytest (unit, HTTP, browser,
+# lint (ruff), format check, types (mypy), the browser code's lint and unit tests
+# (ESLint, node --test), and pytest (unit, HTTP, browser,
 # notebooks, doctests). Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,5 +41,12 @@ echo "== ruff format --check"
 "$VENV/bin/ruff" format --check aicreative tests benchmarks app.py
 echo "== mypy aicreative"
 "$VENV/bin/mypy" aicreative
+echo "== browser code: npm ci (when needed), ESLint, node --test"
+# node_modules is rebuilt only when missing or older than the lock file.
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+npx --no-install eslint
+node --test tests/js/
 echo "== pytest"
 "$VENV/bin/python" -m pytest "$@"

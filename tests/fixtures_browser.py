@@ -96,6 +96,8 @@ class WebServer:
             hasher=PasswordHasher.fast(),
             mailer=MemoryMailer(),
             secret_key=self.settings.secret_key,
+            # As a process would: the data dir's gallery secret, so galleries survive restarts.
+            gallery_secret=self.settings.resolve_gallery_secret(),
         )
         config = uvicorn.Config(
             create_app(self.studio, self.settings),
@@ -289,8 +291,33 @@ def generate_in_browser(page: Any, prompt: str, count: int = 1, negative: str = 
 
 
 def stored_images(page: Any, username: str) -> int:
-    """How many images this browser's IndexedDB holds for ``username``."""
+    """How many images the page's gallery holds (its signed-in account's; ``username`` is for the reader)."""
     return int(page.evaluate("(u) => AICreative.usage(u).then(x => x.count)", username))
+
+
+#: How many gallery records IndexedDB holds for an account id, read raw (any page of the
+#: site, with or without the gallery script or its key).
+RAW_COUNT_JS = """(account) => new Promise((resolve, reject) => {
+  const open = indexedDB.open('aicreative');
+  open.onerror = () => reject(open.error);
+  open.onsuccess = () => {
+    const db = open.result;
+    if (!db.objectStoreNames.contains('items')) { db.close(); resolve(0); return; }
+    const req = db.transaction('items').objectStore('items').index('account').count(account);
+    req.onsuccess = () => { db.close(); resolve(req.result); };
+    req.onerror = () => reject(req.error);
+  };
+})"""
+
+
+def raw_records(page: Any, account_id: str) -> int:
+    """Gallery records of ``account_id`` in this browser's IndexedDB, readable or not."""
+    return int(page.evaluate(RAW_COUNT_JS, account_id))
+
+
+def gallery_account(page: Any) -> str:
+    """The account id the page's gallery works for (once its key has arrived)."""
+    return str(page.evaluate("() => AICreative.ready().then(() => AICreative.account())"))
 
 
 def mkdir(path: Path) -> Path:

@@ -30,10 +30,12 @@ from .fixtures_browser import (
     WAIT_MS,
     WebServer,
     choose_size,
+    gallery_account,
     generate_in_browser,
     login_in_browser,
     new_context,
     open_tab,
+    raw_records,
     set_number,
     signup_in_browser,
     stored_images,
@@ -313,12 +315,13 @@ def test_rights_see_download_correct_object_delete(
         expect(page.get_by_test_id("stored-email")).to_have_text("new@example.org")
         assert studio.account("cara").email == "new@example.org"
 
-        # Correct the username: the gallery moves with it.
+        # Correct the username: the gallery belongs to the account id, nothing moves.
+        account_id = gallery_account(page)
         _submit(page, "/account/username", {"username": "cara2", "password": PASSWORD})
         wait_ready(page, "cara2")
-        expect(page.get_by_test_id("done")).to_contain_text("gallery moved")
+        expect(page.get_by_test_id("done")).to_contain_text("your gallery stays yours")
         _gallery(page, 1)
-        assert stored_images(page, "cara2") == 1 and stored_images(page, "cara") == 0
+        assert stored_images(page, "cara2") == 1 and gallery_account(page) == account_id
         assert studio.store.get("cara") is None and studio.store.get("cara2") is not None
 
         # Change the password: another browser's session ends, this one goes on.
@@ -367,15 +370,16 @@ def test_rights_see_download_correct_object_delete(
         assert b"cara2" not in raw and b"new@example.org" not in raw
         assert context.cookies() == []
 
-        # The goodbye page offers to wipe this browser's gallery of that user.
-        page.wait_for_function("() => !!window.AICreative")
-        assert stored_images(page, "cara2") == 1
+        # The goodbye page says every copy is unreadable now and offers to wipe this
+        # browser's (unreadable) records of that account, on the server's signed instruction.
+        expect(page.get_by_test_id("gallery-unreadable")).to_contain_text("unreadable")
+        assert raw_records(page, account_id) == 1
         page.once("dialog", lambda dialog: dialog.accept())
         page.get_by_test_id("wipe-gallery").click()
         expect(page.get_by_test_id("wipe-result")).to_have_text(
             "1 image(s) deleted from this browser."
         )
-        assert stored_images(page, "cara2") == 0
+        assert raw_records(page, account_id) == 0
         page.goto(web.url + "/")
         assert urlsplit(page.url).path == "/welcome"
     finally:

@@ -264,7 +264,8 @@ def test_rights_over_http(live_server) -> None:
     renamed = submit_form(
         client, "/account/username", {"username": "ada_l", "password": PASSWORD}, token=token
     )
-    assert renamed.status_code == 303 and "from=ada" in renamed.headers["location"]
+    # The gallery is the account id's: the redirect names no old name to move from.
+    assert renamed.status_code == 303 and renamed.headers["location"] == "/?done=username"
     assert client.get("/").status_code == 200  # the new cookie keeps this device logged in
     event, data, _ = gradio_call(client, "session", [])
     token = re.search(r'name="csrf_token" value="([^"]+)"', data[2]).group(1)
@@ -294,7 +295,11 @@ def test_rights_over_http(live_server) -> None:
     raw = live_server.studio.store.path.read_bytes()
     assert b"ada_l" not in raw and b"new@example.org" not in raw
     goodbye = client.get(deleted.headers["location"])
-    assert "Wipe this browser" in goodbye.text
+    assert "Wipe this browser" in goodbye.text and "unreadable" in goodbye.text
+    # A goodbye link without the server's signature offers to wipe nothing.
+    for forged in ("/goodbye?u=ada_l", "/goodbye?w=forged", "/goodbye?w=" + "x" * 5000):
+        page = client.get(forged)
+        assert page.status_code == 200 and "Wipe this browser" not in page.text
 
 
 def test_hasher_fast_is_used_in_tests() -> None:

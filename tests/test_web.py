@@ -734,7 +734,7 @@ def test_security_headers_on_pages_and_the_gradio_app(live_server: LiveServer) -
     assert page.status_code == 200
     _check_security_headers(page)
     _check_security_headers(client.get("/config"))
-    _check_security_headers(client.get("/ac-static/gallery.js"))
+    _check_security_headers(client.get("/ac-static/gallery/main.js"))
     submitted = gradio_submit(client, "generate", generate_inputs("a kite"))
     _check_security_headers(submitted)
     _check_security_headers(gradio_result(client, "generate", submitted.json()["event_id"]))
@@ -743,8 +743,11 @@ def test_security_headers_on_pages_and_the_gradio_app(live_server: LiveServer) -
 def test_our_static_files_leave_gradios_own_reachable(live_server: LiveServer) -> None:
     client = signup(live_server, "ada")
     try:
-        ours = client.get("/ac-static/gallery.js")
-        assert ours.status_code == 200 and "indexedDB" in ours.text
+        ours = client.get("/ac-static/gallery/storage.js")
+        assert ours.status_code == 200 and "IndexedDB" in ours.text
+        assert "javascript" in ours.headers["content-type"]  # served as a module can be
+        vendored = client.get("/ac-static/vendor/idb.js")
+        assert vendored.status_code == 200 and "openDB" in vendored.text
         # Gradio's page loads this script when framed (as on Spaces); a mount
         # of ours at /static used to answer it with 404.
         gradios = client.get("/static/js/iframeResizer.contentWindow.min.js")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -21,7 +22,7 @@ from .security import COOKIE_NAME, clear_session_cookie, same_origin, set_sessio
 #: Messages for ``/?done=<code>`` after a successful change.
 DONE = {
     "email": "Your email was changed.",
-    "username": "Your username was changed; this browser's gallery moved with it.",
+    "username": "Your username was changed; your gallery stays yours (it belongs to the account, not the name).",
     "password": "Your password was changed. Every other session has ended.",
     "objected": "Your objection is recorded: no emails except those you ask for; notices on the site only.",
     "unobjected": "You no longer object; policy notices may reach you by email again.",
@@ -136,7 +137,10 @@ def account_forms(studio: Studio, account: PublicAccount, csrf_token: str) -> st
   <section class="ac-section ac-danger">
     <h3>Delete your account</h3>
     <p>Your record leaves our store at once and every session ends. Type your password and your
-    username to confirm. You can then wipe this browser's gallery too.</p>
+    username to confirm. Your gallery's key is made from a random value kept with your record;
+    deleting the account destroys it, so every copy of your gallery, in this and any other
+    browser, becomes unreadable at once (export it first to keep your images). You can then
+    wipe this browser's gallery too.</p>
     <form method="post" action="/account/delete" class="ac-inline-form">{token}{who}
       <label>Password <input type="password" name="password" required autocomplete="current-password"></label>
       <label>Type your username <input type="text" name="confirm_username" required autocomplete="off"></label>
@@ -232,7 +236,8 @@ def build_account_router(studio: Studio) -> APIRouter:
             )
         except AICreativeError as exc:
             return refused(request, exc)
-        response = RedirectResponse(f"/?done=username&from={account.username}", status_code=303)
+        # The gallery is keyed by the account id: nothing in the browser moves.
+        response = RedirectResponse("/?done=username", status_code=303)
         set_session_cookie(response, studio.session_for(updated.username), request, settings)
         return response
 
@@ -268,12 +273,16 @@ def build_account_router(studio: Studio) -> APIRouter:
         if refusal or account is None:
             return refusal or RedirectResponse("/login", status_code=303)
         try:
+            gone = studio.account_id(account.username)
             studio.delete_account(
                 account.username, text(form, "password"), text(form, "confirm_username")
             )
         except AICreativeError as exc:
             return refused(request, exc)
-        response = RedirectResponse(f"/goodbye?u={account.username}", status_code=303)
+        # The goodbye page may wipe this browser's gallery only on this signed
+        # instruction for the deleted account (a forged link wipes nothing).
+        wipe = studio.gallery_keys.wipe_instruction(gone, account.username)
+        response = RedirectResponse(f"/goodbye?w={quote(wipe)}", status_code=303)
         clear_session_cookie(response, request, settings)
         return response
 

@@ -27,6 +27,7 @@ from ..errors import AICreativeError, StoreError
 from ..studio import PublicAccount, Studio
 from .account import build_account_router
 from .api import add_api
+from .gallery import build_gallery_router
 from .pages import build_router, csrf_binding
 from .security import (
     COOKIE_NAME,
@@ -44,7 +45,8 @@ HEAD = (
     '<meta name="referrer" content="no-referrer">'
     '<link rel="stylesheet" href="/ac-static/app.css">'
     '<link rel="stylesheet" href="/ac-static/gallery.css">'
-    '<script src="/ac-static/gallery.js"></script>'
+    # ES modules (aicreative/web/static/gallery/), each served by the app itself.
+    '<script type="module" src="/ac-static/gallery/main.js"></script>'
     '<script src="/ac-static/ui.js"></script>'
 )
 
@@ -154,6 +156,7 @@ def create_app(studio: Studio | None = None, settings: Settings | None = None) -
     app.mount("/ac-static", StaticFiles(directory=STATIC), name="ac-static")
     app.include_router(build_router(studio))
     app.include_router(build_account_router(studio))
+    app.include_router(build_gallery_router(studio, settings))
 
     def csrf_for(request: gr.Request) -> str:
         return studio.tokens.csrf(csrf_binding(request.request, studio.tokens))  # type: ignore[arg-type]

@@ -367,8 +367,10 @@ def build_router(studio: Studio) -> APIRouter:
 
     @router.get("/goodbye", response_class=HTMLResponse)
     async def goodbye(request: Request) -> Response:
-        username = request.query_params.get("u", "")[:64]
-        return render(request, "goodbye.html", username=username)
+        # Only a wipe instruction the server signed names a gallery to wipe.
+        signed = studio.gallery_keys.read_wipe(request.query_params.get("w", "")[:1000])
+        account_id, username = signed or ("", "")
+        return render(request, "goodbye.html", username=username, account_id=account_id)
 
     @router.get("/healthz")
     async def healthz() -> JSONResponse:

@@ -275,6 +275,10 @@ class SecurityMiddleware:
         request = Request(scope)
         https = is_https(request, self.settings)
         extra = security_headers(self.settings, https)
+        if scope["path"].startswith("/gradio_api/"):
+            # Gradio's answers carry prompts and images (the queue's event stream):
+            # Chromium otherwise keeps them in its disk cache, readable after logout.
+            extra = [*extra, (b"cache-control", b"no-store")]
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -3,7 +3,7 @@
 Owns the Blocks that people use after logging in. Generated images leave
 the server only as data in a ``gr.HTML`` value (base64 PNG in a dict),
 never as a file component, so Gradio writes nothing to its cache; the
-browser script (``static/gallery.js``) stores them in IndexedDB. Every
+browser modules (``static/gallery/``) store them in IndexedDB. Every
 event reads the user from the session (``gr.Request.username``, set by
 the app's ``auth_dependency``), never from an input.
 
@@ -87,7 +87,7 @@ class _Cancels:
                 raise Cancelled()
 
 
-def header_html(studio: Studio, username: str, csrf_token: str, renamed_from: str = "") -> str:
+def header_html(studio: Studio, username: str, csrf_token: str) -> str:
     """The top bar: name, backend, user, balance and a log-out form."""
     account = studio.account(username)
     backend = studio.backend_label
@@ -98,8 +98,7 @@ def header_html(studio: Studio, username: str, csrf_token: str, renamed_from: st
     )
     admin = ' <span class="ac-role">admin</span>' if account.is_admin else ""
     return (
-        f'<div class="ac-header" data-user="{html.escape(account.username)}" '
-        f'data-renamed-from="{html.escape(renamed_from)}">'
+        f'<div class="ac-header" data-user="{html.escape(account.username)}">'
         # The page's one h1: the app's name, as on every other page.
         '<h1 class="ac-header-brand"><span class="ac-logo" aria-hidden="true">◆</span> AI Creative</h1>'
         f'<div class="ac-header-backend" data-testid="backend-label" title="{html.escape(studio.backend_reason)}">'
@@ -226,12 +225,11 @@ class Handlers:
         params = getattr(request, "query_params", None) or {}
         # An Account action's result is shown on the Account tab, which opens.
         done = DONE.get(str(params.get("done", "")), "")
-        renamed_from = str(params.get("from", "")) if params.get("done") == "username" else ""
         csrf = self.csrf_for(request)
         is_admin = account.is_admin
         rows, info = self.admin_rows(username, "", 1) if is_admin else ([], "")
         return (
-            header_html(studio, username, csrf, renamed_from=renamed_from),
+            header_html(studio, username, csrf),
             "".join(parts),
             account_forms(studio, account, csrf),
             gr.update(visible=is_admin),
@@ -465,11 +463,10 @@ def build_header() -> tuple[Any, Any]:
         elem_id="ac-header",
         apply_default_css=False,
         js_on_load=_js(
-            "const sync = async () => { const h = element.querySelector('[data-user]'); "
-            "if (!h) return; const old = h.dataset.renamedFrom; "
-            "if (old && old !== h.dataset.user) { h.dataset.renamedFrom = ''; "
-            "await AICreative.renameUser(old, h.dataset.user); } "
-            "AICreative.setUser(h.dataset.user); }; sync(); watch('value', sync);"
+            # The gallery is keyed by account id: a new username moves nothing
+            # (a link can no longer move or wipe a gallery, issue 11 item 8).
+            "const sync = () => { const h = element.querySelector('[data-user]'); "
+            "if (h) AICreative.setUser(h.dataset.user); }; sync(); watch('value', sync);"
         ),
     )
     notice = gr.HTML(elem_id="ac-notices")
@@ -531,6 +528,7 @@ def build_create_tab(handlers: Handlers, page: Page) -> None:
                     value=None,
                     html_template='<div class="ac-latest" data-testid="latest"></div>',
                     js_on_load=_js(
+                        "AICreative.connect(server); "
                         "watch('value', () => AICreative.receive(props.value, "
                         "element.querySelector('.ac-latest')));"
                     ),
@@ -590,7 +588,10 @@ def build_gallery_tab(studio: Studio) -> None:
         gr.HTML(
             elem_id="ac-gallery",
             html_template='<div class="ac-gallery-root" data-testid="gallery"></div>',
-            js_on_load=_js("AICreative.mountGallery(element.querySelector('.ac-gallery-root'));"),
+            js_on_load=_js(
+                "AICreative.connect(server); "
+                "AICreative.mountGallery(element.querySelector('.ac-gallery-root'));"
+            ),
             apply_default_css=False,
             server_functions=delivery_functions(studio),
         )
@@ -605,7 +606,9 @@ def build_account_tab(handlers: Handlers, page: Page) -> None:
             html_template=(
                 '<div class="ac-section"><h3>What this browser holds</h3>'
                 '<p class="ac-usage" data-testid="usage"></p>'
-                "<p>Your gallery (images, prompts, settings) is stored here only. "
+                "<p>Your gallery (images, prompts, settings) is stored here only, "
+                "encrypted with a key only your logged-in session gets: after you log "
+                "out nothing of it is readable in this browser. "
                 "Delete it from the Gallery tab.</p></div>"
             ),
             js_on_load=_js("AICreative.mountUsage(element.querySelector('.ac-usage'));"),

@@ -1,0 +1,39 @@
+"""The gallery's one server route: ``GET /gallery-key`` (issue 12, "encrypted at rest").
+
+Owns the hand-over of an account's gallery key to the page: only to a
+logged-in session of that account (its session cookie, never a name in the
+request), only to the site's own pages (Fetch Metadata / Origin), never
+cached (``Cache-Control: no-store``). The page imports it as a
+non-extractable WebCrypto key and keeps it in memory only. How the key is
+made is ``aicreative/gallery_keys.py``'s business.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from ..config import Settings
+from ..errors import AICreativeError
+from ..studio import Studio
+from .security import COOKIE_NAME, same_origin
+
+NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
+
+
+def build_gallery_router(studio: Studio, settings: Settings) -> APIRouter:
+    """The router with ``GET /gallery-key``."""
+    router = APIRouter()
+
+    @router.get("/gallery-key")
+    async def gallery_key(request: Request) -> JSONResponse:
+        if not same_origin(request, settings, require=True):
+            return JSONResponse({"detail": "Not from this site."}, 403, headers=NO_STORE)
+        try:
+            user = studio.user_from_session(request.cookies.get(COOKIE_NAME))
+            key = studio.gallery_key(user.username)
+        except AICreativeError:
+            return JSONResponse({"detail": "Please log in again."}, 401, headers=NO_STORE)
+        return JSONResponse(key.as_dict(), headers=NO_STORE)
+
+    return router
