@@ -53,6 +53,8 @@
     box.setAttribute("role", "alertdialog");
     box.setAttribute("aria-labelledby", "ac-session-title");
     box.dataset.testid = "session-ended";
+    // A constant string with no user text in it; the username goes in as .value below.
+    // eslint-disable-next-line no-restricted-properties
     box.innerHTML =
       '<h2 id="ac-session-title">Your session has ended</h2>' +
       "<p>You were logged out (from another tab, or the session expired). " +
