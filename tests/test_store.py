@@ -142,6 +142,8 @@ def test_failed_update_leaves_state(store: AccountStore) -> None:
 def test_credit_writes_keep_the_index_and_renames_rebuild_it(
     store: AccountStore, monkeypatch
 ) -> None:
+    if store.kind == "postgresql":
+        pytest.skip("TinyDB's in-process index; PostgreSQL's indexes are the database's")
     store.add(make("ada"))
     store.add(make("bob"))
     store.get("ada")  # index built
