@@ -180,7 +180,9 @@ class PostgresStore(AccountStore):
         except psycopg.OperationalError as exc:
             raise StoreError(f"The account database failed: {_first_line(exc)}") from None
 
-    def _one(self, query: sql.Composed | LiteralString, params: Any = None) -> dict[str, Any] | None:
+    def _one(
+        self, query: sql.Composed | LiteralString, params: Any = None
+    ) -> dict[str, Any] | None:
         with self._conn() as conn:
             cur = conn.cursor(row_factory=dict_row)
             return cur.execute(query, params).fetchone()
@@ -371,7 +373,12 @@ class PostgresCounters:
             raise ValueError("max_keys must be at least 1")
         if isinstance(pool, str):
             migrate(pool)
-            pool = ConnectionPool(pool, min_size=1, max_size=4, kwargs={"autocommit": True})
+            pool = ConnectionPool(
+                pool, min_size=1, max_size=4, kwargs={"autocommit": True}, open=True
+            )
+            self._owns_pool = True
+        else:
+            self._owns_pool = False
         self._pool = pool
         self.max_keys = max_keys
         self.purge_every_s = purge_every_s
@@ -415,6 +422,11 @@ class PostgresCounters:
         with self._pool.connection() as conn:
             row = conn.execute("SELECT count(*) FROM limits").fetchone()
         return int(row[0]) if row else 0
+
+    def close(self) -> None:
+        """Close the connections (only those this object opened itself)."""
+        if self._owns_pool:
+            self._pool.close()
 
     def _maybe_purge(self, now: float) -> None:
         with self._lock:
