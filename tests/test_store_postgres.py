@@ -137,13 +137,13 @@ def empty_db(pg_database: str):
     import secrets
 
     import psycopg
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-    params = conninfo_to_dict(pg_database)
-    name = f"{params['dbname']}_{secrets.token_hex(3)}"
+    from tests.fixtures_postgres import _with_dbname
+
+    name = f"{pg_database.rsplit('/', 1)[1]}_{secrets.token_hex(3)}"
     with psycopg.connect(pg_database, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    yield make_conninfo(**{**params, "dbname": name})
+    yield _with_dbname(pg_database, name)
     with psycopg.connect(pg_database, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
