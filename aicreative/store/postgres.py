@@ -485,6 +485,8 @@ class DatabaseReport:
     latest: int
     transport: str
     transport_ok: bool
+    #: The accounts table's columns, in order (empty before the first migration).
+    columns: tuple[str, ...] = ()
 
 
 def inspect(url: str) -> DatabaseReport:
@@ -502,9 +504,17 @@ def inspect(url: str) -> DatabaseReport:
             version = schema_version(conn)
             if conn.info.pgconn.ssl_in_use:
                 transport, transport_ok = "TLS", True
+            columns = tuple(
+                str(name)
+                for (name,) in conn.execute(
+                    "SELECT column_name FROM information_schema.columns "
+                    "WHERE table_schema = current_schema() AND table_name = 'accounts' "
+                    "ORDER BY ordinal_position"
+                ).fetchall()
+            )
     except StoreError as exc:
         return DatabaseReport(False, str(exc), 0, LATEST_VERSION, transport, transport_ok)
-    return DatabaseReport(True, "", version, LATEST_VERSION, transport, transport_ok)
+    return DatabaseReport(True, "", version, LATEST_VERSION, transport, transport_ok, columns)
 
 
 def _transport(params: dict[str, Any]) -> tuple[str, bool]:
