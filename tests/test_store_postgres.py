@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from aicreative.errors import Conflict, InsufficientCredits, StoreError, ValidationError
+from aicreative.errors import Conflict, InsufficientCredits, NotFound, StoreError, ValidationError
 from aicreative.store import FIELDS, Account, AccountStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,6 +119,32 @@ def test_records_keep_types_and_sign_up_order(pg) -> None:
     zed = pg.get("zed")
     assert zed.objected is True and zed.email_confirmed is False
     assert pg.raw_records()[1]["api_tokens"] == [dict(tokens[0])]
+
+
+def test_api_tokens_found_by_id_and_changed_in_one_step(pg, pg_url: str) -> None:
+    pg.add(make("ada"))
+    bob = pg.add(make("bob"))
+    assert pg.find_token("t1") is None
+    pg.change_tokens(bob.account_id, lambda tokens: (*tokens, {"id": "t1", "hash": "h1"}))
+    pg.change_tokens(bob.account_id, lambda tokens: (*tokens, {"id": "t2", "hash": "h2"}))
+    assert pg.find_token("t2").username == "bob" and pg.find_token("t1").username == "bob"
+    # Racing revokes from many threads: each lands, none brings a token back.
+    threads = [
+        threading.Thread(
+            target=pg.change_tokens,
+            args=(bob.account_id, lambda ts, i=i: tuple(t for t in ts if t["id"] != f"t{i}")),
+        )
+        for i in (1, 2)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert pg.get("bob").api_tokens == () and pg.find_token("t1") is None
+    indexes = dict(_query(pg_url, "SELECT indexname, indexdef FROM pg_indexes"))
+    assert "gin (api_tokens jsonb_path_ops)" in indexes["accounts_api_tokens"]
+    with pytest.raises(NotFound):
+        pg.change_tokens("no-such-id", lambda ts: ts)
 
 
 def test_a_balance_past_the_column_is_refused_clearly(pg) -> None:

@@ -14,6 +14,7 @@ import abc
 import dataclasses
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -231,6 +232,22 @@ class AccountStore(abc.ABC):
     def bump_session(self, username: str) -> int:
         """End every session of the user; returns the new counter."""
         raise NotImplementedError
+
+    def find_token(self, token_id: str) -> Account | None:
+        """The account holding the API token whose public id is ``token_id``, or None."""
+        raise NotImplementedError(f"{type(self).__name__} does not index API tokens")
+
+    def change_tokens(
+        self,
+        account_id: str,
+        change: Callable[[tuple[dict[str, Any], ...]], tuple[dict[str, Any], ...]],
+    ) -> Account:
+        """Replace the account's API tokens by ``change(tokens)``, in one locked step.
+
+        One step so that a revoke and a "last used" stamp racing each other
+        cannot bring a revoked token back. NotFound when the account is gone.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not change API tokens")
 
     @abc.abstractmethod
     def close(self) -> None:

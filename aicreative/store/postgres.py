@@ -225,6 +225,10 @@ class PostgresStore(AccountStore):
         row = self._one(self._select("account_id = %s"), (account_id,))
         return Account.from_record(row) if row else None
 
+    def find_token(self, token_id: str) -> Account | None:
+        row = self._one(self._select("api_tokens @> %s"), (Jsonb([{"id": token_id}]),))
+        return Account.from_record(row) if row else None
+
     def raw_records(self) -> list[dict[str, Any]]:
         query = sql.SQL(
             "SELECT {} FROM accounts a LEFT JOIN signup_order s USING (account_id) "
@@ -285,6 +289,27 @@ class PostgresStore(AccountStore):
         except pg_errors.UniqueViolation as exc:
             raise self._conflict(exc, str(fields.get("username", username))) from None
         return Account.from_record(merged)
+
+    def change_tokens(
+        self,
+        account_id: str,
+        change: Callable[[tuple[dict[str, Any], ...]], tuple[dict[str, Any], ...]],
+    ) -> Account:
+        with self._conn() as conn, conn.transaction():
+            cur = conn.cursor(row_factory=dict_row)
+            record = cur.execute(
+                self._select("account_id = %s FOR UPDATE"), (account_id,)
+            ).fetchone()
+            if record is None:
+                raise NotFound("This account no longer exists.")
+            before = tuple(dict(t) for t in record.get("api_tokens") or ())
+            tokens = [dict(t) for t in change(before)]
+            check_record({**record, "api_tokens": tokens})
+            cur.execute(
+                "UPDATE accounts SET api_tokens = %s WHERE account_id = %s",
+                (Jsonb(tokens), account_id),
+            )
+        return Account.from_record({**record, "api_tokens": tokens})
 
     def delete(self, username: str) -> bool:
         with self._conn() as conn:
