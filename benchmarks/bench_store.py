@@ -53,7 +53,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -180,9 +180,9 @@ def bench_size(n: int, samples: int, folder: Path, rng: random.Random) -> dict[s
     return result
 
 
-def bulk_records(n: int) -> list[dict[str, object]]:
-    """``n`` whole records (every field), as the PostgreSQL store loads them."""
-    return [
+def bulk_records(n: int) -> Iterator[dict[str, object]]:
+    """``n`` whole records (every field), as the PostgreSQL store loads them (one at a time)."""
+    return (
         {
             "username": f"user{i:07d}",
             "email": f"user{i:07d}@example.org",
@@ -198,7 +198,7 @@ def bulk_records(n: int) -> list[dict[str, object]]:
             "api_tokens": [],
         }
         for i in range(1, n + 1)
-    ]
+    )
 
 
 def bench_postgres(n: int, samples: int, server_url: str, rng: random.Random) -> dict[str, float]:
