@@ -31,7 +31,7 @@ import json
 import os
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -207,16 +207,26 @@ class TinyDBStore(AccountStore):
             self._give_identities()
 
     def _give_identities(self) -> None:
-        """Give records written before account ids existed an id and a gallery salt, once."""
-        for doc_id, record in self._raw().items():
-            missing = {
-                name: new_random_id(size)
-                for name, size in (("account_id", 16), ("gallery_salt", 32))
-                if not record.get(name)
-            }
-            if missing:
-                self._table.update(missing, doc_ids=[int(doc_id)])
-                self._index_generation = -1
+        """Give records written before account ids existed an id and a gallery salt, once.
+
+        One write for all of them: a write per record rewrote a 10k-account
+        file 10k times (~30 GB written, minutes) on the first start.
+        """
+        wanting = [
+            int(doc_id)
+            for doc_id, record in self._raw().items()
+            if not record.get("account_id") or not record.get("gallery_salt")
+        ]
+        if not wanting:
+            return
+
+        def give(record: MutableMapping[str, Any]) -> None:
+            for name, size in (("account_id", 16), ("gallery_salt", 32)):
+                if not record.get(name):
+                    record[name] = new_random_id(size)
+
+        self._table.update(give, doc_ids=wanting)
+        self._index_generation = -1
 
     @classmethod
     def open_file(cls, path: str | os.PathLike[str]) -> TinyDBStore:
