@@ -225,6 +225,48 @@ def check_records(settings: Settings) -> Check:
     return Check(name, True, f"{len(records)} record(s), only {', '.join(FIELDS)}")
 
 
+def check_database(settings: Settings) -> Check:
+    """The account database of a deployment with several app processes."""
+    name = "account database"
+    if not settings.database_url:
+        return Check(
+            name,
+            True,
+            f"the account file {settings.store_path} (one machine; for app processes on "
+            "several machines set AICREATIVE_DATABASE_URL)",
+        )
+    from .store import FIELDS
+    from .store.postgres import inspect, redact
+
+    report = inspect(settings.database_url)
+    where = redact(settings.database_url)
+    if not report.reachable:
+        return Check(name, False, report.error)
+    problems = []
+    if report.version < report.latest:
+        problems.append(
+            f"schema version {report.version}, this app's is {report.latest} (start the app "
+            "once, it migrates)"
+        )
+    elif report.version > report.latest:
+        problems.append(f"schema version {report.version} is newer than this app's {report.latest}")
+    elif report.columns != FIELDS:
+        problems.append(f"the accounts table's columns are not the whitelist: {report.columns}")
+    if not report.transport_ok:
+        problems.append(
+            f"{report.transport}: add sslmode=verify-full (or require) to the URL, or use a "
+            "local socket"
+        )
+    if problems:
+        return Check(name, False, f"{where}: " + "; ".join(problems))
+    return Check(
+        name,
+        True,
+        f"{where}: schema version {report.version} (current), columns = the whitelist, "
+        f"over {report.transport}",
+    )
+
+
 def check_orphans(settings: Settings) -> Check:
     from .store import TEMP_PREFIX, TEMP_SUFFIX
 
@@ -288,6 +330,7 @@ CHECKS: tuple[Callable[[Settings], Check], ...] = (
     check_analytics,
     check_permissions,
     check_records,
+    check_database,
     check_orphans,
     check_no_images,
     lambda settings: check_password_library(),

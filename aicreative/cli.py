@@ -1,7 +1,7 @@
 """The ``aicreative`` command for operators.
 
 Owns the command line: ``serve``, ``users`` (add, list, delete, promote,
-demote), ``credits grant``, ``policy publish`` and ``audit``. Each command
+demote), ``credits grant``, ``policy publish``, ``store migrate`` and ``audit``. Each command
 builds its Studio from the environment's settings; nothing runs at import.
 Errors print one clear line and exit with status 1 (2 for usage).
 """
@@ -131,6 +131,22 @@ def cmd_policy_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_store_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from .store.postgres import redact
+    from .store.transfer import copy_to_postgres
+
+    source = Path(args.source) if args.source else settings.store_path
+    report = copy_to_postgres(source, args.to, replace=args.replace)
+    where = redact(args.to)
+    if report.already_there:
+        print(f"{where} already holds this store ({report.target}); nothing to copy.")
+    else:
+        print(f"Copied {report.copied} account(s) from {source} to {where}.")
+        print(f"Verified: file {report.source}; database {report.target}.")
+    print("Next: stop the app, set AICREATIVE_DATABASE_URL to this URL, start it again.")
+    return 0
+
+
 def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
     from .audit import run_audit
 
@@ -192,6 +208,20 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("--dry-run", action="store_true", help="validate only")
     publish.set_defaults(func=cmd_policy_publish)
     policy_sub.add_parser("list", help="list versions").set_defaults(func=cmd_policy_list)
+
+    store = sub.add_parser("store", help="the account store")
+    store_sub = store.add_subparsers(dest="store_command", required=True)
+    migrate = store_sub.add_parser(
+        "migrate", help="copy the account file into PostgreSQL (verified; safe to repeat)"
+    )
+    migrate.add_argument("--to", required=True, help="postgresql://user@host/database")
+    migrate.add_argument("--from", dest="source", help="account file (default: the data dir's)")
+    migrate.add_argument(
+        "--replace",
+        action="store_true",
+        help="delete what the database holds first (refused without it when not empty)",
+    )
+    migrate.set_defaults(func=cmd_store_migrate)
 
     audit = sub.add_parser("audit", help="check this deployment's security and privacy")
     audit.set_defaults(func=cmd_audit)

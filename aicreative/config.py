@@ -63,6 +63,11 @@ class Settings:
         None,
         "Folder for the account store, secret key and model cache (default /data if writable, else ./data).",
     )
+    database_url: str = _opt(
+        "",
+        "PostgreSQL account store (postgresql://user@host/db) shared by several app processes; "
+        "unset: the TinyDB file in the data dir.",
+    )
     secret_key: str = _opt(
         "", "Key that signs sessions and links; generated once into the data dir when unset."
     )
@@ -170,6 +175,12 @@ class Settings:
         if self.data_dir is None:
             self.data_dir = default_data_dir()
         self.data_dir = Path(self.data_dir)
+        if self.database_url and not self.database_url.strip().lower().startswith(
+            ("postgresql://", "postgres://")
+        ):
+            raise ValidationError(
+                "AICREATIVE_DATABASE_URL must be a postgresql:// URL (unset it for the account file)."
+            )
         if self.backend not in BACKEND_CHOICES:
             raise ValidationError(
                 f"Unknown backend {self.backend!r}; choose one of {', '.join(BACKEND_CHOICES)}."

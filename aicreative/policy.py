@@ -17,9 +17,7 @@ Nothing here imports the web layer or the store.
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
-import tempfile
 import threading
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -29,6 +27,7 @@ from typing import TYPE_CHECKING, Literal
 
 from markdown_it import MarkdownIt
 
+from . import durable
 from .errors import AICreativeError, NotFound, ValidationError
 
 if TYPE_CHECKING:
@@ -559,38 +558,13 @@ class PolicyBook:
         if target.exists():
             raise ValidationError(f"{target} already exists; was this version published already?")
         try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=self.folder)
+            # Temp file + replace: a reader never sees half a policy, even after
+            # a crash. A policy is public text the server may read as another user.
+            durable.write_bytes(target, doc.to_markdown().encode("utf-8"), mode=0o644)
         except OSError as exc:
             raise AICreativeError(
                 f"Cannot write into the policy folder {self.folder}: {exc.strerror}."
             ) from None
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-                fh.write(doc.to_markdown())
-                fh.flush()
-                os.fsync(fh.fileno())
-            # mkstemp creates 0600; a policy is public text the server may read as another user.
-            os.chmod(tmp, 0o644)
-            # Temp file + replace: a reader never sees half a policy, even after a crash.
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        _fsync_dir(self.folder)
-
-
-def _fsync_dir(folder: Path) -> None:
-    # Makes the rename itself durable; not every platform can open a folder.
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def announcement_email(

@@ -53,7 +53,7 @@ from .errors import (
 )
 from .gallery_keys import GalleryKey, GalleryKeys
 from .scheduler import Scheduler, WaitCallback
-from .store import Account, AccountStore
+from .store import Account, AccountStore, open_store
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -224,13 +224,13 @@ class Studio:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, backend: Backend | None = None) -> Studio:
-        """The Studio that ``settings`` describe: account file, backend, mailer, policy."""
+        """The Studio that ``settings`` describe: account store, backend, mailer, policy."""
         from .mail import create_mailer
         from .policy import PolicyBook
 
         settings.ensure_data_dir()
         key = settings.resolve_secret_key()
-        store = AccountStore.open(settings.store_path)
+        store = open_store(settings.database_url, settings.store_path)
         choice = backend if backend is not None else create_backend(settings)
         return cls(
             store,

@@ -25,8 +25,18 @@ the issue's targets (lookup < 1 ms at 10k; charge < 5 ms at 1k and < 30 ms
 at 10k). With ``--profile`` the charge at the largest size is profiled
 with cProfile and the top functions are printed.
 
-    .venv/bin/python benchmarks/bench_store.py            # full run
-    .venv/bin/python benchmarks/bench_store.py --quick    # smoke run
+Then (issue 18) the TinyDB file store and the PostgreSQL store side by side
+at ``--compare-sizes`` (10k, 100k, 1M accounts): PostgreSQL in a database of
+its own on ``--database-url`` (created, bulk-loaded with COPY, dropped);
+TinyDB measured up to ``--tinydb-max`` accounts and, above, extrapolated
+from the slope of the two largest measured sizes (a charge rewrites the
+whole file, so its cost is linear in the accounts), marked ``est.``. Target:
+PostgreSQL charge < 5 ms median at 1M accounts. Skipped, saying so, where no
+PostgreSQL server answers.
+
+    .venv/bin/python benchmarks/bench_store.py                 # full run
+    .venv/bin/python benchmarks/bench_store.py --quick         # smoke run
+    .venv/bin/python benchmarks/bench_store.py --compare-only  # TinyDB vs PostgreSQL only
 """
 
 from __future__ import annotations
@@ -43,7 +53,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -170,6 +180,161 @@ def bench_size(n: int, samples: int, folder: Path, rng: random.Random) -> dict[s
     return result
 
 
+def bulk_records(n: int) -> Iterator[dict[str, object]]:
+    """``n`` whole records (every field), as the PostgreSQL store loads them (one at a time)."""
+    return (
+        {
+            "username": f"user{i:07d}",
+            "email": f"user{i:07d}@example.org",
+            "password_hash": HASH,
+            "credits": 1_000_000,
+            "role": "user",
+            "policy_version": 1,
+            "session_counter": 0,
+            "objected": False,
+            "account_id": f"id{i:07d}",
+            "gallery_salt": "s" * 43,
+            "email_confirmed": True,
+            "api_tokens": [],
+        }
+        for i in range(1, n + 1)
+    )
+
+
+def bench_postgres(n: int, samples: int, server_url: str, rng: random.Random) -> dict[str, float]:
+    """Medians (ms) of lookup and charge at ``n`` accounts in a fresh database."""
+    import secrets
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    name = f"aicreative_bench_{secrets.token_hex(4)}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = urlunsplit(urlsplit(server_url)._replace(path="/" + name))
+    result: dict[str, float] = {}
+    try:
+        store = AccountStore.connect(url)
+        start = time.perf_counter()
+        store.load(bulk_records(n))  # type: ignore[attr-defined]
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("VACUUM ANALYZE accounts")
+            size = conn.execute("SELECT pg_total_relation_size('accounts')").fetchone()
+            # Flush the bulk load's dirty pages now, so that a checkpoint
+            # triggered by it does not land inside the timed charges.
+            conn.execute("CHECKPOINT")
+        result["build_s"] = time.perf_counter() - start
+        result["size_kb"] = (size[0] if size else 0) / 1024
+        names = [f"user{rng.randint(1, n):07d}" for _ in range(samples)]
+        lookups = [f"user{rng.randint(1, n):07d}" for _ in range(samples * 5)]
+        for warm in names[:20]:
+            store.get(warm)
+        result["lookup"] = statistics.median(time_calls(store.get, lookups))
+        charges = time_calls(lambda u: store.charge(u, 1), names)
+        result["charge"] = statistics.median(charges)
+        result["charge_p95"] = sorted(charges)[int(0.95 * (len(charges) - 1))]
+        # The floor: one round trip through the same pool, and one committed
+        # write of nothing (a WAL flush), to show what a charge is made of.
+        pool = store._pool  # type: ignore[attr-defined]
+
+        def ping(_: str) -> None:
+            with pool.connection() as conn:
+                conn.execute("SELECT 1")
+
+        def commit(_: str) -> None:
+            with pool.connection() as conn:
+                conn.execute("SELECT txid_current()")  # takes an xid: commit flushes WAL
+
+        result["ping"] = statistics.median(time_calls(ping, names))
+        result["commit"] = statistics.median(time_calls(commit, names))
+        store.close()
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return result
+
+
+def bench_tinydb_lean(n: int, samples: int, folder: Path, rng: random.Random) -> dict[str, float]:
+    """Our TinyDB file store only (no baselines): lookup and charge medians at ``n``."""
+    path = folder / f"lean-{n}" / "accounts.json"
+    path.parent.mkdir()
+    start = time.perf_counter()
+    write_file(path, n)
+    store = AccountStore.open(path)
+    store.get("user000001")
+    result = {"build_s": time.perf_counter() - start, "size_kb": path.stat().st_size / 1024}
+    names = [f"user{rng.randint(1, n):06d}" for _ in range(samples)]
+    result["lookup"] = statistics.median(time_calls(store.get, names * 5))
+    result["charge"] = statistics.median(time_calls(lambda u: store.charge(u, 1), names))
+    store.close()
+    path.unlink()
+    return result
+
+
+def compare(args: argparse.Namespace, folder: Path, rng: random.Random) -> None:
+    """TinyDB file vs PostgreSQL at the compare sizes, side by side."""
+    sizes = [int(s) for s in args.compare_sizes.split(",") if s.strip()]
+    samples = 20 if args.quick else args.samples
+    print(f"\n## TinyDB file vs PostgreSQL ({args.database_url.split('@')[-1]})")
+    try:
+        import psycopg
+
+        psycopg.connect(args.database_url, connect_timeout=3).close()
+    except Exception as exc:  # noqa: BLE001 - any reason means: no comparison here
+        print(f"skipped: no PostgreSQL server answers ({str(exc).splitlines()[0]})")
+        return
+    tiny: dict[int, dict[str, float]] = {}
+    for n in sizes:
+        if n <= args.tinydb_max:
+            # A 100k-account charge rewrites ~30 MB: fewer samples keep the run short.
+            tiny[n] = bench_tinydb_lean(
+                n, samples if n <= 10_000 else max(10, samples // 10), folder, rng
+            )
+    measured = sorted(tiny)
+    pg = {}
+    for n in sizes:
+        pg[n] = bench_postgres(n, samples, args.database_url, rng)
+        print(f"  loaded {n} accounts into PostgreSQL in {pg[n]['build_s']:.1f} s", flush=True)
+    print(
+        f"\n{'accounts':>9} | {'tinydb lookup':>13} {'tinydb charge':>13} {'file MB':>8} | "
+        f"{'pg lookup':>9} {'pg charge':>9} {'pg p95':>7} {'ping':>6} {'commit':>6} "
+        f"{'table MB':>8} | {'charge x':>8}"
+    )
+    for n in sizes:
+        if n in tiny:
+            t, mark = tiny[n], ""
+        elif len(measured) >= 2:
+            a, b = measured[-2], measured[-1]
+            slope = (tiny[b]["charge"] - tiny[a]["charge"]) / (b - a)
+            t = {
+                "lookup": tiny[b]["lookup"],
+                "charge": tiny[b]["charge"] + slope * (n - b),
+                "size_kb": tiny[b]["size_kb"] * n / b,
+            }
+            mark = " est."
+        else:
+            t, mark = {"lookup": float("nan"), "charge": float("nan"), "size_kb": float("nan")}, ""
+        p = pg[n]
+        print(
+            f"{n:>9} | {t['lookup']:>13.4f} {t['charge']:>8.2f}{mark:<5} {t['size_kb'] / 1024:>8.0f} | "
+            f"{p['lookup']:>9.3f} {p['charge']:>9.3f} {p['charge_p95']:>7.2f} "
+            f"{p['ping']:>6.2f} {p['commit']:>6.2f} "
+            f"{p['size_kb'] / 1024:>8.0f} | {t['charge'] / p['charge']:>7.1f}x"
+        )
+    print(
+        "medians in ms; est. = not run (above --tinydb-max): the measured charge "
+        "extrapolated linearly (a charge rewrites the whole file); ping = one SELECT 1 round "
+        "trip through the pool; commit = a transaction that only takes an xid (one WAL "
+        "flush); charge x = TinyDB / PostgreSQL."
+    )
+    if 1_000_000 in pg:
+        value = pg[1_000_000]["charge"]
+        print(
+            f"target (issue 18): PostgreSQL charge at 1M accounts {value:.3f} ms "
+            f"(< 5 ms) {'PASS' if value < 5 else 'MISS'}"
+        )
+
+
 def profile_charge(n: int, calls: int, folder: Path, top: int) -> str:
     path = folder / f"profile-{n}" / "accounts.json"
     path.parent.mkdir()
@@ -210,6 +375,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="smoke run: few samples")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--compare-sizes",
+        default="10000,100000,1000000",
+        help="account counts for TinyDB vs PostgreSQL",
+    )
+    parser.add_argument(
+        "--tinydb-max",
+        type=int,
+        default=100_000,
+        help="largest size TinyDB runs at in the comparison (above: extrapolated)",
+    )
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get(
+            "AICREATIVE_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
+        ),
+        help="a PostgreSQL server where the benchmark may create and drop a database",
+    )
+    parser.add_argument("--compare-only", action="store_true", help="only TinyDB vs PostgreSQL")
     args = parser.parse_args(argv)
     samples = 20 if args.quick else args.samples
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
@@ -221,6 +405,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     with tempfile.TemporaryDirectory(prefix="bench-store-", dir=args.dir) as tmp:
         folder = Path(tmp)
+        if args.compare_only:
+            compare(args, folder, rng)
+            print(f"# load average {os.getloadavg()[0]:.2f} at the end")
+            return 0
         print(f"# files in {folder} · {samples} charges, {samples * 10} lookups per size")
         rows = {n: bench_size(n, samples, folder, rng) for n in sizes}
 
@@ -262,6 +450,7 @@ def main(argv: list[str] | None = None) -> int:
             n = max(sizes)
             print(f"\ncProfile of {min(samples, 100)} charges at {n} accounts (by own time):")
             print(profile_charge(n, min(samples, 100), folder, 14))
+        compare(args, folder, rng)
     print(f"# load average {os.getloadavg()[0]:.2f} at the end")
     return 0
 

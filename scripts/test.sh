@@ -15,7 +15,14 @@ fi
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
 # torch is pinned in the [diffusers] extra (torch==2.13.0, a CPU wheel here);
 # an unpinned torch would pull a multi-GB CUDA build.
-"$VENV/bin/python" -m pip install --quiet -e ".[dev,diffusers,openvino]" --config-settings editable_mode=compat
+"$VENV/bin/python" -m pip install --quiet -e ".[dev,diffusers,openvino,postgres]" --config-settings editable_mode=compat
+
+# PostgreSQL tests use the machine's server (127.0.0.1:5432, trust auth; or
+# AICREATIVE_TEST_DATABASE_URL) in a database of their own, and skip, saying
+# so in the summary, where none answers.
+if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  echo "note: no PostgreSQL server answers at 127.0.0.1:5432; its tests will skip"
+fi
 
 # Browser tests drive Debian's Chromium (Playwright cannot download a browser here).
 if ! command -v chromium >/dev/null 2>&1; then

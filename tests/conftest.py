@@ -1,4 +1,4 @@
-"""Shared fixtures: stores over both storages, studios, settings, free ports.
+"""Shared fixtures: stores over every backend, studios, settings, free ports.
 
 Model, mail and remote-service fixtures live in ``tests/fixtures_*.py`` and
 are loaded here as plugins so that every test module can use them.
@@ -34,11 +34,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(params=["memory", "file"])
+@pytest.fixture(params=["memory", "file", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AccountStore]:
-    """The same store tests run over the in-memory and the TinyDB file storage."""
+    """The same store tests run over memory, the TinyDB file and PostgreSQL
+    (a throwaway database, see ``fixtures_postgres.py``)."""
     if request.param == "memory":
         s = AccountStore.memory()
+    elif request.param == "postgres":
+        s = AccountStore.connect(request.getfixturevalue("pg_url"))
     else:
         s = AccountStore.open(tmp_path / "data" / "accounts.json")
     yield s

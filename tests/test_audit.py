@@ -33,8 +33,8 @@ def test_a_good_deployment_passes(tmp_path: Path, monkeypatch) -> None:
     out = io.StringIO()
     assert run_audit(s, out) == 0, out.getvalue()
     text = out.getvalue()
-    assert text.count("PASS") == 11 and "FAIL" not in text
-    assert "11 passed, 0 failed" in text
+    assert text.count("PASS") == 12 and "FAIL" not in text
+    assert "12 passed, 0 failed" in text
 
 
 @pytest.mark.parametrize("key", ["", "change-me", "short-key", "a" * 40])

@@ -102,6 +102,7 @@ import numpy as np  # noqa: E402
 import openvino as ov  # noqa: E402
 from filelock import FileLock, Timeout  # noqa: E402
 
+from .. import durable  # noqa: E402
 from . import BackendUnavailable  # noqa: E402
 from .base import GenerationRequest, ProgressCallback, short_model_name  # noqa: E402
 from .prompt_cache import PromptCache  # noqa: E402
@@ -323,9 +324,7 @@ def _write_export(settings: Settings, decoder: str, final: Path, in_subprocess: 
             _export_in_child(settings, decoder, work)
         else:
             export_model(settings, decoder, work)
-        _fsync_tree(work)
-        os.replace(work, final)
-        _fsync_dir(parent)
+        durable.replace_folder(work, final)
     except BaseException:
         # Frees the space at once; a killed process leaves it to the next start.
         shutil.rmtree(work, ignore_errors=True)
@@ -335,32 +334,10 @@ def _write_export(settings: Settings, decoder: str, final: Path, in_subprocess: 
 
 def _remove_leftovers(parent: Path, final: Path) -> None:
     """Remove what a killed export left (called under the lock)."""
-    for stale in parent.glob(f".{final.name}.tmp-*"):
-        log.warning("removing an unfinished OpenVINO export: %s", stale)
-        shutil.rmtree(stale, ignore_errors=True)
+    for stale in durable.remove_orphans(parent, f".{final.name}.tmp-", suffix=""):
+        log.warning("removed an unfinished OpenVINO export: %s", stale)
     if final.exists():  # a folder without its manifest is not an export
         shutil.rmtree(final, ignore_errors=True)
-
-
-def _fsync_tree(folder: Path) -> None:
-    """Flush every file of the export, so the rename never publishes holes."""
-    for path in folder.rglob("*"):
-        if path.is_file():
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-    for path in [folder, *[p for p in folder.rglob("*") if p.is_dir()]]:
-        _fsync_dir(path)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # --------------------------------------------------------------------------
