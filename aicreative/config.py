@@ -84,6 +84,17 @@ class Settings:
         0.0, "Seconds the demo backend waits per step (to try slow generations; tests)."
     )
     signup_credits: int = _opt(10, "Credits granted to each new account.")
+    confirm_email: bool = _opt(
+        True,
+        "Grant the sign-up credits only once the email is confirmed by a one-use link "
+        "(off: at once, for demos and tests).",
+    )
+    signups_per_address: int = _opt(
+        5, "Sign-ups allowed from one client address per hour (the rest wait)."
+    )
+    throttle_max_keys: int = _opt(
+        100_000, "Most keys (names, addresses) the in-memory throttle counters remember."
+    )
     delivery_minutes: float = _opt(
         30.0,
         "Minutes (at most 30, as the privacy policy says) a finished image may wait in server "
@@ -154,6 +165,8 @@ class Settings:
         if isinstance(self.admin_usernames, str):
             self.admin_usernames = _split(self.admin_usernames)
         self.admin_usernames = [name.lower() for name in self.admin_usernames]
+        if self.signups_per_address < 1 or self.throttle_max_keys < 1:
+            raise ValidationError("signups_per_address and throttle_max_keys must be at least 1.")
         if self.signup_credits < 0:
             raise ValidationError("signup_credits cannot be negative.")
         if self.max_batch < 0 or self.max_waiting < 1 or self.batch_gather_ms < 0:
