@@ -27,7 +27,13 @@ from ..errors import AICreativeError
 from ..studio import Studio
 from .account import build_account_router
 from .pages import build_router, csrf_binding
-from .security import COOKIE_NAME, GradioSessionGuard, LoginFirst, SecurityMiddleware
+from .security import (
+    COOKIE_NAME,
+    BodyLimit,
+    GradioSessionGuard,
+    LoginFirst,
+    SecurityMiddleware,
+)
 from .ui import build_ui
 
 log = logging.getLogger(__name__)
@@ -91,6 +97,8 @@ def create_app(studio: Studio | None = None, settings: Settings | None = None) -
     app.add_middleware(LoginFirst, user_of=session_user, settings=settings)
     # Each Gradio session hash and event id answers only the user who owns it.
     app.add_middleware(GradioSessionGuard, user_of=session_user)
+    # Every body judged (size, no multipart, no uploads) before anything reads it.
+    app.add_middleware(BodyLimit)
     app.add_middleware(SecurityMiddleware, settings=settings)
     app.mount("/ac-static", StaticFiles(directory=STATIC), name="ac-static")
     app.include_router(build_router(studio))

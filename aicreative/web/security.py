@@ -15,6 +15,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -206,6 +208,104 @@ class SecurityMiddleware:
             await response(scope, receive, send_with_headers)
             return
         await self.app(scope, receive, send_with_headers)
+
+
+#: Largest body of the server-rendered forms (a password is at most 4 KB).
+FORM_BODY_LIMIT = 16 << 10
+#: Largest body anywhere else: Gradio's JSON calls (a prompt, a few numbers).
+DEFAULT_BODY_LIMIT = 1 << 20
+#: The server-rendered forms (urlencoded, no file): the small limit applies.
+FORM_PATHS = ("/login", "/signup", "/logout", "/forgot", "/reset", "/account/")
+#: Gradio's upload routes: this app takes no uploads, so they do not exist here
+#: (a logged-in user could otherwise create files with chosen names in its temp folder).
+UPLOAD_PATHS = frozenset(
+    {"/gradio_api/upload", "/gradio_api/upload_progress", "/gradio_api/process_recording"}
+)
+
+
+class BodyTooLarge(StarletteHTTPException):
+    """Raised from ``receive`` when a streamed body passes its limit."""
+
+    def __init__(self) -> None:
+        super().__init__(413, "Request body too large.")
+
+
+def _normal_path(path: str) -> str:
+    """The path as routing will see it: no repeated or trailing slashes."""
+    while "//" in path:
+        path = path.replace("//", "/")
+    return path.rstrip("/") or "/"
+
+
+def body_limit_for(path: str) -> int:
+    """The body limit of a path: small for the forms, 1 MB elsewhere."""
+    normal = _normal_path(path)
+    if any(normal == p.rstrip("/") or normal.startswith(p.rstrip("/") + "/") for p in FORM_PATHS):
+        return FORM_BODY_LIMIT
+    return DEFAULT_BODY_LIMIT
+
+
+class BodyLimit:
+    """Judges a request body before it is read.
+
+    Pure ASGI, in front of every route: a declared ``Content-Length`` over
+    the path's limit is refused (413) at once; a chunked body is counted as
+    it streams and refused when it passes the limit, so no more than the
+    limit is ever read. ``multipart/*`` bodies are refused everywhere (415):
+    no route of this app takes a file, and Starlette's parser would spool a
+    file part to the temp folder before any route could refuse it. Gradio's
+    upload routes answer 404.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = _normal_path(scope.get("path", ""))
+        if path in UPLOAD_PATHS:
+            await JSONResponse({"detail": "Not Found"}, 404)(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        if headers.get("content-type", "").lower().lstrip().startswith("multipart/"):
+            await PlainTextResponse("This site takes no uploads.", 415)(scope, receive, send)
+            return
+        limit = body_limit_for(path)
+        declared = headers.get("content-length")
+        if declared is not None:
+            if not declared.strip().isdigit():
+                await PlainTextResponse("Bad Content-Length.", 400)(scope, receive, send)
+                return
+            if int(declared) > limit:
+                await PlainTextResponse("Request body too large.", 413)(scope, receive, send)
+                return
+        received = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge()
+            return message
+
+        async def tracking(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted, tracking)
+        except BodyTooLarge:
+            # Raised where no exception handler answered it (a middleware reading).
+            if started:
+                raise
+            await PlainTextResponse("Request body too large.", 413)(scope, receive, send)
 
 
 #: Gradio routes this app never uses and that write a session's values (the
