@@ -39,7 +39,14 @@ def default_data_dir() -> Path:
     return Path("data")
 
 
-def _opt(default: Any, help: str, **kw: Any) -> Any:
+def _opt(default: Any, help: str, *, secret: bool = False, **kw: Any) -> Any:
+    """A setting's field: its default and one line of help.
+
+    ``secret=True`` keeps the value out of ``repr()`` and ``str()`` of the
+    settings (so no log line or traceback prints it); it is used as usual.
+    """
+    if secret:
+        kw["repr"] = False
     if isinstance(default, (list, dict, set)):
         return dataclasses.field(
             default_factory=lambda: type(default)(default), metadata={"help": help}, **kw
@@ -60,7 +67,9 @@ class Settings:
         "Folder for the account store, secret key and model cache (default /data if writable, else ./data).",
     )
     secret_key: str = _opt(
-        "", "Key that signs sessions and links; generated once into the data dir when unset."
+        "",
+        "Key that signs sessions and links; generated once into the data dir when unset.",
+        secret=True,
     )
     backend: str = _opt("auto", "Image backend: auto, demo, diffusers, openvino or remote.")
     model_id: str = _opt(
@@ -77,7 +86,9 @@ class Settings:
     cpu_precision: str = _opt(
         "auto", "OpenVINO precision on a CPU: auto (measured once on this machine), bf16 or f32."
     )
-    hf_token: str = _opt("", "Hugging Face token for the remote backend (or HF_TOKEN).")
+    hf_token: str = _opt(
+        "", "Hugging Face token for the remote backend (or HF_TOKEN).", secret=True
+    )
     endpoint_url: str = _opt("", "URL of a dedicated inference endpoint for the remote backend.")
     remote_timeout: float = _opt(120.0, "Seconds to wait for the remote backend before giving up.")
     demo_step_delay: float = _opt(
@@ -128,7 +139,7 @@ class Settings:
     smtp_port: int = _opt(587, "SMTP port.")
     smtp_security: str = _opt("starttls", "SMTP security: starttls, tls (implicit) or none.")
     smtp_user: str = _opt("", "SMTP user name.")
-    smtp_password: str = _opt("", "SMTP password.")
+    smtp_password: str = _opt("", "SMTP password.", secret=True)
     mail_from: str = _opt("AI Creative <no-reply@localhost>", "Sender address of emails.")
     contact_email: str = _opt(
         "privacy@aicreative.example",

@@ -41,7 +41,6 @@ from .backends import BackendChoice, create_backend
 from .backends.base import Backend, GenerationRequest, ProgressCallback
 from .config import Settings
 from .deliveries import Deliveries
-from .limits import Counters, LoginThrottle, MemoryCounters, RateLimit
 from .errors import (
     AICreativeError,
     AuthError,
@@ -51,6 +50,7 @@ from .errors import (
     PermissionDenied,
     ValidationError,
 )
+from .limits import Counters, LoginThrottle, MemoryCounters, RateLimit
 from .scheduler import Scheduler, WaitCallback
 from .store import Account, AccountStore
 

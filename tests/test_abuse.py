@@ -353,11 +353,18 @@ def test_personal_responses_are_not_cached(live_server: LiveServer) -> None:
     for path in ("/", "/account/data.json", "/login", "/signup"):
         response = ada.get(path)
         assert "no-store" in response.headers.get("cache-control", ""), path
-    event, _, event_id = gradio_call(ada, "session", [])
-    stream = ada.get(f"/gradio_api/call/session/{event_id}")
-    assert "no-store" in stream.headers.get("cache-control", "")
-    data = ada.get("/gradio_api/queue/data", params={"session_hash": "zzzzzzzz99"})
-    assert "no-store" in data.headers.get("cache-control", "")
+    submitted = ada.post("/gradio_api/call/session", json={"data": []})
+    assert "no-store" in submitted.headers.get("cache-control", "")
+    event_id = submitted.json()["event_id"]
+    # Event streams: the headers are enough (the queue's stream stays open).
+    for path, params in (
+        (f"/gradio_api/call/session/{event_id}", {}),
+        ("/gradio_api/queue/data", {"session_hash": "zzzzzzzz99"}),
+    ):
+        with ada.stream("GET", path, params=params, timeout=10) as stream:
+            assert "no-store" in stream.headers.get("cache-control", ""), path
+    static = ada.get("/ac-static/app.css")
+    assert "no-store" not in static.headers.get("cache-control", "")
 
 
 def test_signup_refuses_the_most_common_passwords(live_server: LiveServer) -> None:

@@ -96,7 +96,13 @@ def create_app(studio: Studio | None = None, settings: Settings | None = None) -
     # guard, then the log-in redirect.
     app.add_middleware(LoginFirst, user_of=session_user, settings=settings)
     # Each Gradio session hash and event id answers only the user who owns it.
-    app.add_middleware(GradioSessionGuard, user_of=session_user)
+    functions: dict[int, Any] = {}  # Gradio's functions by index, filled below
+
+    app.add_middleware(
+        GradioSessionGuard,
+        user_of=session_user,
+        known_fn=lambda index: index in functions,
+    )
     # Every body judged (size, no multipart, no uploads) before anything reads it.
     app.add_middleware(BodyLimit)
     app.add_middleware(SecurityMiddleware, settings=settings)
@@ -108,6 +114,7 @@ def create_app(studio: Studio | None = None, settings: Settings | None = None) -
         return studio.tokens.csrf(csrf_binding(request.request))  # type: ignore[arg-type]
 
     blocks = build_ui(studio, csrf_for)
+    functions.update(blocks.fns)
     gr.mount_gradio_app(
         app,
         blocks,

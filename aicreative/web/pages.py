@@ -192,9 +192,9 @@ def build_router(studio: Studio) -> APIRouter:
                 link="/login",
                 link_text="Log in",
             )
-        response = RedirectResponse("/", status_code=303)
-        set_session_cookie(response, token, request, settings)
-        return response
+        redirect = RedirectResponse("/", status_code=303)
+        set_session_cookie(redirect, token, request, settings)
+        return redirect
 
     @router.get("/confirm", response_class=HTMLResponse)
     async def confirm(request: Request) -> Response:
@@ -358,6 +358,13 @@ def build_router(studio: Studio) -> APIRouter:
     async def goodbye(request: Request) -> Response:
         username = request.query_params.get("u", "")[:64]
         return render(request, "goodbye.html", username=username)
+
+    @router.get("/pwa_icon/{size:path}")
+    async def pwa_icon(size: str) -> JSONResponse:
+        """The app is no PWA (``pwa=False``), but Gradio still answers here, and
+        any size made it resize an SVG it cannot open (a 500; and a large
+        size would be a huge image): no icon of any size."""
+        return JSONResponse({"detail": "Not Found"}, 404)
 
     @router.get("/healthz")
     async def healthz() -> JSONResponse:

@@ -27,6 +27,16 @@ COOKIE_NAME = "aicreative_session"
 #: Hosts allowed to frame the app on Hugging Face Spaces.
 SPACES_FRAME_ANCESTORS = "https://huggingface.co https://*.hf.space"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: Paths of static files (the same for everyone, no personal data): the only
+#: responses a browser may cache. Everything else is ``Cache-Control: no-store``.
+CACHEABLE_PREFIXES = (
+    "/ac-static/",
+    "/assets/",
+    "/static/",
+    "/favicon.ico",
+    "/theme.css",
+    "/gradio_api/file=",
+)
 log = logging.getLogger(__name__)
 
 
@@ -191,6 +201,11 @@ class SecurityMiddleware:
         request = Request(scope)
         https = is_https(request, self.settings)
         extra = security_headers(self.settings, https)
+
+        if not scope.get("path", "").startswith(CACHEABLE_PREFIXES):
+            # Pages, account routes and Gradio's calls and event streams carry
+            # prompts, images or personal data: no browser or proxy keeps them.
+            extra = [*extra, (b"cache-control", b"no-store")]
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -360,10 +375,16 @@ class GradioSessionGuard:
     MAX_BODY = 1 << 20
 
     def __init__(
-        self, app: ASGIApp, user_of: Callable[[Request], str | None], max_ids: int = 100_000
+        self,
+        app: ASGIApp,
+        user_of: Callable[[Request], str | None],
+        max_ids: int = 100_000,
+        known_fn: Callable[[int], bool] | None = None,
     ) -> None:
         self.app = app
         self.user_of = user_of
+        #: Whether Gradio has a function of this index (an unknown one made it answer 500).
+        self.known_fn = known_fn
         self.max_ids = max_ids
         self._owners: OrderedDict[str, str] = OrderedDict()
         self._lock = threading.Lock()
@@ -422,6 +443,9 @@ class GradioSessionGuard:
                 more = message.get("more_body", False)
             if len(body) > self.MAX_BODY:
                 await JSONResponse({"detail": "Too large"}, 413)(scope, receive, send)
+                return
+            if self.known_fn is not None and not _fn_index_ok(body, self.known_fn):
+                await JSONResponse({"detail": "No such API endpoint."}, 404)(scope, receive, send)
                 return
             named = _ids_in_json(body)
             sessions += named.get("session_hash", [])
@@ -514,6 +538,32 @@ async def _ending_streams_cleanly(app: ASGIApp, scope: Scope, receive: Receive, 
         log.warning("a Gradio stream at %s ended with %s", scope.get("path"), type(exc).__name__)
         if not finished:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _fn_index_ok(raw: bytes, known_fn: Callable[[int], bool]) -> bool:
+    """False when the JSON names a number ``fn_index`` that Gradio has no function for.
+
+    Gradio looks the index up unchecked (``fns[body.fn_index]``), so -1 or a
+    large number was a KeyError and a 500. Values that are not numbers are
+    left to its own validation (a 422).
+    """
+    try:
+        data = json.loads(raw or b"null")
+    except ValueError:
+        return True
+    if not isinstance(data, dict) or "fn_index" not in data:
+        return True
+    value = data["fn_index"]
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            return True
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return True
+    if isinstance(value, float) and not value.is_integer():
+        return True
+    return known_fn(int(value))
 
 
 def _ids_in_json(raw: bytes) -> dict[str, list[str]]:
