@@ -272,7 +272,13 @@ class Studio:
         return PublicAccount.of(account, self.role_of(account))
 
     def signup(
-        self, username: str, email: str, password: str, client: str | None = None
+        self,
+        username: str,
+        email: str,
+        password: str,
+        client: str | None = None,
+        *,
+        confirmed: bool = False,
     ) -> PublicAccount:
         """Create an account; Conflict when the username or the email is taken.
 
@@ -281,13 +287,19 @@ class Studio:
         confirmation. For the CLI and notebooks; the sign-up form uses
         :meth:`register`, which does not say whether an email has an account.
         """
-        account = self.register(username, email, password, client=client)
+        account = self.register(username, email, password, client=client, confirmed=confirmed)
         if account is None:
             raise Conflict("An account with this email already exists.")
         return account
 
     def register(
-        self, username: str, email: str, password: str, client: str | None = None
+        self,
+        username: str,
+        email: str,
+        password: str,
+        client: str | None = None,
+        *,
+        confirmed: bool = False,
     ) -> PublicAccount | None:
         """Sign up without telling whether the email has an account.
 
@@ -313,7 +325,8 @@ class Studio:
         if existing is not None:
             self._tell_owner_of_signup_attempt(existing)
             return None
-        confirm = self.settings.confirm_email
+        # An operator's account (``confirmed``, from the CLI) needs no link.
+        confirm = self.settings.confirm_email and not confirmed
         current = self.policy.current(self.policy.today())
         account = Account(
             username=name,

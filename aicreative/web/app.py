@@ -96,12 +96,12 @@ def create_app(studio: Studio | None = None, settings: Settings | None = None) -
     # guard, then the log-in redirect.
     app.add_middleware(LoginFirst, user_of=session_user, settings=settings)
     # Each Gradio session hash and event id answers only the user who owns it.
-    functions: dict[int, Any] = {}  # Gradio's functions by index, filled below
+    built: list[gr.Blocks] = []  # the UI, built below; its functions are read per request
 
     app.add_middleware(
         GradioSessionGuard,
         user_of=session_user,
-        known_fn=lambda index: index in functions,
+        known_fn=lambda index: bool(built) and index in built[0].fns,
     )
     # Every body judged (size, no multipart, no uploads) before anything reads it.
     app.add_middleware(BodyLimit)
@@ -114,7 +114,7 @@ def create_app(studio: Studio | None = None, settings: Settings | None = None) -
         return studio.tokens.csrf(csrf_binding(request.request))  # type: ignore[arg-type]
 
     blocks = build_ui(studio, csrf_for)
-    functions.update(blocks.fns)
+    built.append(blocks)
     gr.mount_gradio_app(
         app,
         blocks,
