@@ -1,9 +1,9 @@
 """Accounts: the rules for usernames, emails and passwords, and the tokens.
 
 Owns password hashing (argon2id through the ``passlib`` API of the
-``libpass`` package), sign-up validation, login throttling, and the signed
-tokens for sessions, password resets and CSRF. It stores nothing itself:
-the store holds accounts, and the throttle lives in process memory.
+``libpass`` package), sign-up validation (common passwords refused), and the signed tokens for
+sessions, password resets, email confirmation and CSRF. It stores nothing
+itself: the store holds accounts; throttles live in :mod:`.limits`.
 
 >>> validate_username("ada_lovelace")
 'ada_lovelace'
@@ -17,20 +17,22 @@ from __future__ import annotations
 
 import hashlib
 import re
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import email_validator
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from passlib.context import CryptContext
 
-from .errors import AuthError, Throttled, ValidationError
+from .errors import AuthError, ValidationError
 
 USERNAME_MIN, USERNAME_MAX = 3, 32
 PASSWORD_MIN, PASSWORD_MAX = 10, 1024
 EMAIL_MAX = 254
+#: zxcvbn scores below this (under 10**6 guesses) are refused as common.
+COMMON_PASSWORD_SCORE = 2
+#: Seconds an email-confirmation link stays valid (48 hours).
+CONFIRM_MAX_AGE = 48 * 3600
 _USERNAME_CHARS = re.compile(r"[A-Za-z0-9_.\-]+")
 
 
@@ -68,15 +70,37 @@ def validate_email(email: object, *, allow_test_domains: bool = False) -> str:
     return str(result.normalized)
 
 
-def validate_password(password: object) -> str:
-    """The password unchanged; ValidationError if too short or too long."""
+def validate_password(password: object, *, context: tuple[str, ...] = ()) -> str:
+    """The password unchanged; ValidationError if too short, too long or too common.
+
+    "Too common" is zxcvbn's estimate (the maintained Python port of
+    Dropbox's estimator, with its lists of common passwords, words, names and
+    keyboard patterns): under a million guesses (score 0 or 1), such as
+    "1234567890" or "password123", is refused. ``context`` (username, email)
+    counts as known to the attacker. Only the first 72 characters are
+    estimated: the estimator's cost grows fast with length, and a password
+    that long is not a common one.
+    """
     if not isinstance(password, str) or not password:
         raise ValidationError("Please choose a password.", "password")
     if len(password) < PASSWORD_MIN:
         raise ValidationError(f"A password needs at least {PASSWORD_MIN} characters.", "password")
     if len(password) > PASSWORD_MAX:
         raise ValidationError(f"A password can have at most {PASSWORD_MAX} characters.", "password")
+    if _guessable(password[:72], context):
+        raise ValidationError(
+            "This password is one of the most common or easily guessed ones; "
+            "please choose another (a few unrelated words work well).",
+            "password",
+        )
     return password
+
+
+def _guessable(password: str, context: tuple[str, ...]) -> bool:
+    from zxcvbn import zxcvbn
+
+    inputs = [part for part in context if part]
+    return int(zxcvbn(password, user_inputs=inputs)["score"]) < COMMON_PASSWORD_SCORE
 
 
 class PasswordHasher:
@@ -128,92 +152,6 @@ class PasswordHasher:
         return f"set, {scheme}"
 
 
-@dataclass
-class _Failures:
-    count: int = 0
-    locked_until: float = 0.0
-
-
-class LoginThrottle:
-    """Slows repeated login failures per username and per client address.
-
-    After ``free`` failures, each further failure locks that key for a delay
-    that doubles up to ``max_delay`` seconds. A success clears the username's
-    count. Lives in process memory: a restart forgets it, which costs an
-    attacker nothing they could not get by waiting.
-    """
-
-    def __init__(
-        self,
-        free: int = 5,
-        base_delay: float = 2.0,
-        max_delay: float = 300.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.free, self.base_delay, self.max_delay = free, base_delay, max_delay
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._state: dict[str, _Failures] = {}
-
-    @staticmethod
-    def _keys(username: str, client: str | None) -> list[str]:
-        keys = ["user:" + username.strip().lower()]
-        if client:
-            keys.append("client:" + client)
-        return keys
-
-    def check(self, username: str, client: str | None = None) -> None:
-        """Raise Throttled while the username or the client must wait."""
-        now = self._clock()
-        with self._lock:
-            wait = max(
-                (
-                    self._state[k].locked_until - now
-                    for k in self._keys(username, client)
-                    if k in self._state
-                ),
-                default=0.0,
-            )
-        if wait > 0:
-            raise Throttled(wait, "failed logins")
-
-    def failure(self, username: str, client: str | None = None) -> None:
-        now = self._clock()
-        with self._lock:
-            for key in self._keys(username, client):
-                state = self._state.setdefault(key, _Failures())
-                state.count += 1
-                over = state.count - self.free
-                if over >= 0:
-                    state.locked_until = now + min(self.max_delay, self.base_delay * 2**over)
-
-    def success(self, username: str, client: str | None = None) -> None:
-        with self._lock:
-            self._state.pop("user:" + username.strip().lower(), None)
-
-
-class RateLimit:
-    """At most ``limit`` events per key in ``window`` seconds (reset mails...)."""
-
-    def __init__(
-        self, limit: int, window: float, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.limit, self.window, self._clock = limit, window, clock
-        self._lock = threading.Lock()
-        self._events: dict[str, list[float]] = {}
-
-    def hit(self, key: str, what: str = "requests") -> None:
-        """Count one event; Throttled when the key is over its limit."""
-        now = self._clock()
-        with self._lock:
-            recent = [t for t in self._events.get(key, []) if now - t < self.window]
-            if len(recent) >= self.limit:
-                self._events[key] = recent
-                raise Throttled(self.window - (now - recent[0]), what)
-            recent.append(now)
-            self._events[key] = recent
-
-
 @dataclass(frozen=True)
 class SessionClaims:
     """What a session token names: the account's identity and its session counter."""
@@ -234,6 +172,7 @@ class Tokens:
         self._session = URLSafeTimedSerializer(secret_key, salt="aicreative.session")
         self._reset = URLSafeTimedSerializer(secret_key, salt="aicreative.password-reset")
         self._csrf = URLSafeTimedSerializer(secret_key, salt="aicreative.csrf")
+        self._confirm = URLSafeTimedSerializer(secret_key, salt="aicreative.confirm-email")
         self.session_max_age = int(session_days * 86400)
 
     def session(self, account_id: str, counter: int) -> str:
@@ -259,6 +198,22 @@ class Tokens:
         except (KeyError, TypeError):
             raise AuthError("This reset link is not valid.") from None
 
+    def confirm(self, account_id: str, email: str) -> str:
+        """An email-confirmation token for this account id and this address.
+
+        One use: it works only while the account is unconfirmed (the store
+        checks), and not once the email changed (the address's tag).
+        """
+        return self._confirm.dumps({"a": account_id, "e": _hash_tag(email.lower())})
+
+    def read_confirm(self, token: str, max_age: int = CONFIRM_MAX_AGE) -> tuple[str, str]:
+        """(account id, email tag) of a confirmation token younger than ``max_age``."""
+        data = _load(self._confirm, token, max_age, "This confirmation link")
+        try:
+            return str(data["a"]), str(data["e"])
+        except (KeyError, TypeError):
+            raise AuthError("This confirmation link is not valid.") from None
+
     def csrf(self, binding: str) -> str:
         return self._csrf.dumps(binding)
 
@@ -269,6 +224,11 @@ class Tokens:
             return self._csrf.loads(token, max_age=max_age) == binding
         except BadSignature:
             return False
+
+
+def email_matches(email: str, tag: str) -> bool:
+    """Whether a confirmation token's email tag is this address's."""
+    return _hash_tag(email.lower()) == tag
 
 
 def reset_matches(password_hash: str, tag: str) -> bool:

@@ -43,8 +43,8 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
-from .accounts import RateLimit
 from .errors import AuthError, NotFound, ValidationError
+from .limits import Counters, MemoryCounters, RateLimit
 from .store import Account, AccountStore
 
 PREFIX = "aic_"
@@ -76,32 +76,6 @@ def _parse_stamp(text: Any) -> dt.datetime | None:
         return None
 
 
-class BoundedRateLimit(RateLimit):
-    """:class:`accounts.RateLimit` that remembers at most ``max_keys`` keys.
-
-    A user who creates, uses and revokes tokens in a loop must not grow the
-    table without end. Forgetting a key only ever gives that token a fresh
-    budget, never locks anyone out. (Throttles are moving to one module,
-    ``aicreative/limits.py``; this keeps to the class as it is now.)
-    """
-
-    def __init__(self, limit: int, window: float, max_keys: int = MAX_THROTTLED_TOKENS) -> None:
-        super().__init__(limit=limit, window=window)
-        self.max_keys = max_keys
-
-    def hit(self, key: str, what: str = "requests") -> None:
-        try:
-            super().hit(key, what)
-        finally:
-            with self._lock:
-                while len(self._events) > self.max_keys:
-                    del self._events[next(iter(self._events))]
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._events)
-
-
 def hash_secret(secret: str) -> str:
     """The stored form of a token's secret (see the module's docstring for why SHA-256)."""
     return hashlib.sha256(secret.encode()).hexdigest()
@@ -125,13 +99,17 @@ class ApiTokens:
         per_minute: int = 60,
         max_per_account: int = 20,
         clock: Callable[[], dt.datetime] = _now,
+        counters: Counters | None = None,
     ) -> None:
         self.store = store
         self.max_per_account = max_per_account
         self.clock = clock
         # Keyed by token id, and only after the token checked out: a stranger
         # sending made-up tokens adds nothing to it.
-        self.limit = BoundedRateLimit(limit=max(1, per_minute), window=60.0)
+        # The counts live in the Studio's bounded counters, with every throttle.
+        self.limit = RateLimit(
+            counters or MemoryCounters(MAX_THROTTLED_TOKENS), max(1, per_minute), 60.0, "api-token"
+        )
 
     def create(self, account_id: str, name: str, days: int | None = None) -> NewToken:
         """A new token for the account, valid ``days`` days (None: until revoked)."""

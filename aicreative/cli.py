@@ -55,7 +55,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
     studio = _studio(settings)
     password = _read_password(args.stdin)
-    account = studio.signup(args.name, args.email, password)
+    # The operator vouches for the address: no confirmation link, credits at once.
+    account = studio.signup(args.name, args.email, password, confirmed=True)
     if args.admin:
         account = studio.set_role(account.username, "admin")
     print(f"Added {account.username} <{account.email}> with {account.credits} credits.")

@@ -43,7 +43,14 @@ def default_data_dir() -> Path:
     return Path("data")
 
 
-def _opt(default: Any, help: str, **kw: Any) -> Any:
+def _opt(default: Any, help: str, *, secret: bool = False, **kw: Any) -> Any:
+    """A setting's field: its default and one line of help.
+
+    ``secret=True`` keeps the value out of ``repr()`` and ``str()`` of the
+    settings (so no log line or traceback prints it); it is used as usual.
+    """
+    if secret:
+        kw["repr"] = False
     if isinstance(default, (list, dict, set)):
         return dataclasses.field(
             default_factory=lambda: type(default)(default), metadata={"help": help}, **kw
@@ -69,7 +76,9 @@ class Settings:
         "unset: the TinyDB file in the data dir.",
     )
     secret_key: str = _opt(
-        "", "Key that signs sessions and links; generated once into the data dir when unset."
+        "",
+        "Key that signs sessions and links; generated once into the data dir when unset.",
+        secret=True,
     )
     gallery_secret: str = _opt(
         "",
@@ -91,13 +100,26 @@ class Settings:
     cpu_precision: str = _opt(
         "auto", "OpenVINO precision on a CPU: auto (measured once on this machine), bf16 or f32."
     )
-    hf_token: str = _opt("", "Hugging Face token for the remote backend (or HF_TOKEN).")
+    hf_token: str = _opt(
+        "", "Hugging Face token for the remote backend (or HF_TOKEN).", secret=True
+    )
     endpoint_url: str = _opt("", "URL of a dedicated inference endpoint for the remote backend.")
     remote_timeout: float = _opt(120.0, "Seconds to wait for the remote backend before giving up.")
     demo_step_delay: float = _opt(
         0.0, "Seconds the demo backend waits per step (to try slow generations; tests)."
     )
     signup_credits: int = _opt(10, "Credits granted to each new account.")
+    confirm_email: bool = _opt(
+        True,
+        "Grant the sign-up credits only once the email is confirmed by a one-use link "
+        "(off: at once, for demos and tests).",
+    )
+    signups_per_address: int = _opt(
+        5, "Sign-ups allowed from one client address per hour (the rest wait)."
+    )
+    throttle_max_keys: int = _opt(
+        100_000, "Most keys (names, addresses) the in-memory throttle counters remember."
+    )
     delivery_minutes: float = _opt(
         30.0,
         "Minutes (at most 30, as the privacy policy says) a finished image may wait in server "
@@ -140,7 +162,7 @@ class Settings:
     smtp_port: int = _opt(587, "SMTP port.")
     smtp_security: str = _opt("starttls", "SMTP security: starttls, tls (implicit) or none.")
     smtp_user: str = _opt("", "SMTP user name.")
-    smtp_password: str = _opt("", "SMTP password.")
+    smtp_password: str = _opt("", "SMTP password.", secret=True)
     mail_from: str = _opt("AI Creative <no-reply@localhost>", "Sender address of emails.")
     contact_email: str = _opt(
         "privacy@aicreative.example",
@@ -200,6 +222,8 @@ class Settings:
             raise ValidationError(
                 "AICREATIVE_PUBLIC_URL must be a full address such as https://ai.example.org."
             )
+        if self.signups_per_address < 1 or self.throttle_max_keys < 1:
+            raise ValidationError("signups_per_address and throttle_max_keys must be at least 1.")
         if self.signup_credits < 0:
             raise ValidationError("signup_credits cannot be negative.")
         if self.max_batch < 0 or self.max_waiting < 1 or self.batch_gather_ms < 0:

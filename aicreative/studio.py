@@ -29,10 +29,9 @@ from typing import TYPE_CHECKING, Any
 
 from . import images as imaging
 from .accounts import (
-    LoginThrottle,
     PasswordHasher,
-    RateLimit,
     Tokens,
+    email_matches,
     reset_matches,
     validate_email,
     validate_password,
@@ -47,11 +46,13 @@ from .errors import (
     AICreativeError,
     AuthError,
     BackendError,
+    Conflict,
     NotFound,
     PermissionDenied,
     ValidationError,
 )
 from .gallery_keys import GalleryKey, GalleryKeys
+from .limits import Counters, LoginThrottle, MemoryCounters, RateLimit
 from .scheduler import Scheduler, WaitCallback
 from .store import Account, AccountStore, open_store
 
@@ -108,6 +109,8 @@ class PublicAccount:
     objected: bool
     #: The identity (technical, never shown): what the web layer keys sessions by.
     account_id: str = ""
+    #: False while the email awaits its confirmation link (no sign-up credits yet).
+    email_confirmed: bool = True
 
     @classmethod
     def of(cls, account: Account, role: str) -> PublicAccount:
@@ -119,6 +122,7 @@ class PublicAccount:
             account.policy_version,
             account.objected,
             account.account_id,
+            account.email_confirmed,
         )
 
     @property
@@ -145,6 +149,7 @@ class Studio:
         secret_key: str | None = None,
         gallery_secret: str | None = None,
         throttle: LoginThrottle | None = None,
+        counters: Counters | None = None,
     ) -> None:
         self.store = store
         if isinstance(backend, BackendChoice):
@@ -169,7 +174,9 @@ class Studio:
         self.gallery_keys = GalleryKeys(
             gallery_secret or self.settings.gallery_secret or secrets.token_urlsafe(48)
         )
-        self.throttle = throttle or LoginThrottle()
+        #: Where every throttle counts (in memory by default; bounded).
+        self.counters: Counters = counters or MemoryCounters(self.settings.throttle_max_keys)
+        self.throttle = throttle or LoginThrottle(self.counters)
         self.scheduler = Scheduler(
             self.backend,
             max_batch=self.settings.max_batch
@@ -181,9 +188,17 @@ class Studio:
             store,
             per_minute=self.settings.api_requests_per_minute,
             max_per_account=self.settings.api_max_tokens,
+            counters=self.counters,
         )
-        self.reset_limit = RateLimit(limit=3, window=3600)
-        self.client_reset_limit = RateLimit(limit=10, window=3600)
+        hour = 3600.0
+        self.reset_limit = RateLimit(self.counters, 3, hour, "reset:email")
+        self.client_reset_limit = RateLimit(self.counters, 10, hour, "reset:client")
+        self.signup_limit = RateLimit(
+            self.counters, self.settings.signups_per_address, hour, "signup:client"
+        )
+        #: Confirmation mails per account, and "someone used your address" notices per email.
+        self.confirm_mail_limit = RateLimit(self.counters, 3, hour, "confirm:account")
+        self.taken_notice_limit = RateLimit(self.counters, 3, 24 * hour, "signup:notice")
         # Paid results on their way to a browser, in memory only (issue 12).
         limits = self.settings
         self.deliveries = Deliveries(
@@ -213,7 +228,8 @@ class Studio:
         from .backends.demo import DemoBackend
         from .mail import MemoryMailer
 
-        settings = Settings(signup_credits=signup_credits, backend="demo")
+        # No mail leaves a local Studio, so no confirmation link: credits at once.
+        settings = Settings(signup_credits=signup_credits, backend="demo", confirm_email=False)
         return cls(
             AccountStore.memory(),
             backend or DemoBackend(),
@@ -271,28 +287,155 @@ class Studio:
         account = self.store.require(username)
         return PublicAccount.of(account, self.role_of(account))
 
-    def signup(self, username: str, email: str, password: str) -> PublicAccount:
-        """Create an account with the sign-up credits.
+    def signup(
+        self,
+        username: str,
+        email: str,
+        password: str,
+        client: str | None = None,
+        *,
+        confirmed: bool = False,
+    ) -> PublicAccount:
+        """Create an account; Conflict when the username or the email is taken.
 
-        Each refusal is a ValidationError or Conflict that says what is wrong.
+        With ``confirm_email`` on, the account starts unconfirmed with no
+        credits and a confirmation link is mailed; the credits come with the
+        confirmation. For the CLI and notebooks; the sign-up form uses
+        :meth:`register`, which does not say whether an email has an account.
+        """
+        account = self.register(username, email, password, client=client, confirmed=confirmed)
+        if account is None:
+            raise Conflict("An account with this email already exists.")
+        return account
+
+    def register(
+        self,
+        username: str,
+        email: str,
+        password: str,
+        client: str | None = None,
+        *,
+        confirmed: bool = False,
+    ) -> PublicAccount | None:
+        """Sign up without telling whether the email has an account.
+
+        Returns the new account, or None when the email was taken: then the
+        owner of the address is told by email, and the caller answers as for
+        a new account. Both paths count against the client's sign-up limit
+        and pay for one password hash, so neither the answer nor its time
+        differs. A taken username is said at once, before any hash: a
+        username is public anyway. Each refusal is a ValidationError,
+        Conflict or Throttled that says what is wrong.
         """
         name = validate_username(username)
         address = validate_email(email)
-        validate_password(password)
-        if password.strip().lower() == name.lower():
+        if isinstance(password, str) and password.strip().lower() == name.lower():
             raise ValidationError("Please choose a password that is not your username.", "password")
+        validate_password(password, context=(name, address))
+        if self.store.get(name) is not None:
+            raise Conflict(f"The username {name!r} is taken.")
+        if client:
+            self.signup_limit.hit(client, "sign-ups")
+        password_hash = self.hasher.hash(password)
+        existing = self.store.get_by_email(address)
+        if existing is not None:
+            self._tell_owner_of_signup_attempt(existing)
+            return None
+        # An operator's account (``confirmed``, from the CLI) needs no link.
+        # A confirmation link needs our public address (never the request's
+        # Host): without one, no link can be mailed, so the credits come at
+        # once, and the self-audit says to set the address.
+        confirm = self.settings.confirm_email and not confirmed and self.link("/") is not None
         current = self.policy.current(self.policy.today())
         account = Account(
             username=name,
             email=address,
-            password_hash=self.hasher.hash(password),
-            credits=self.settings.signup_credits,
+            password_hash=password_hash,
+            credits=0 if confirm else self.settings.signup_credits,
             role="user",
             policy_version=current.version if current else None,
+            email_confirmed=not confirm,
         )
-        self.store.add(account)
+        try:
+            self.store.add(account)
+        except Conflict:
+            if self.store.get_by_email(address) is None:
+                raise  # the username, taken a moment ago
+            return None  # the email, taken a moment ago: same answer as above
         log.info("account created: %s", name)
+        if confirm:
+            self._mail_confirmation(account)
         return PublicAccount.of(account, self.role_of(account))
+
+    def _mail_in_background(self, to: str, subject: str, body: str) -> None:
+        """Send from a thread, so that the answer does not wait for (or time) the mail."""
+        threading.Thread(target=self.mailer.send, args=(to, subject, body), daemon=True).start()
+
+    def _mail_confirmation(self, account: Account) -> None:
+        link = self.link("/confirm?token=" + self.tokens.confirm(account.account_id, account.email))
+        self._mail_in_background(
+            account.email,
+            "Confirm your AI Creative email address",
+            f"Hello {account.username},\n\nplease confirm that this address is yours; the "
+            f"{self.settings.signup_credits} free credits of a new account come with the "
+            f"confirmation. This link works once, for 48 hours:\n\n{link}\n\n"
+            "If you did not sign up, ignore this email: no account will hold credits "
+            f"with your address.\n\nQuestions: {self.settings.contact_email}\n",
+        )
+
+    def _tell_owner_of_signup_attempt(self, account: Account) -> None:
+        """Tell the owner of an address that someone tried to sign up with it.
+
+        At most a few such notices per address a day (the rest are dropped,
+        so that nobody can fill an inbox through the form), and none to
+        those who objected to emails they did not ask for. The reset link is
+        given only when the public address is configured (never one derived
+        from a request).
+        """
+        if account.objected:
+            return
+        try:
+            self.taken_notice_limit.hit(account.email.lower(), "notices")
+        except AICreativeError:
+            return
+        reset = ""
+        forgot = self.link("/forgot")
+        if forgot:
+            reset = f" If you forgot your password, set a new one at {forgot} ."
+        self._mail_in_background(
+            account.email,
+            "Someone tried to sign up with your email",
+            f"Hello {account.username},\n\nsomeone (maybe you) tried to open a new AI Creative "
+            "account with this email address, which already has your account. No new "
+            f"account was made and nothing changed in yours.{reset}\n\nIf it was not you, "
+            f"you need not do anything.\n\nQuestions: {self.settings.contact_email}\n",
+        )
+
+    def resend_confirmation(self, username: str) -> None:
+        """Mail the confirmation link again (a few times an hour); Throttled beyond."""
+        account = self.store.require(username)
+        if account.email_confirmed:
+            raise ValidationError("Your email address is confirmed already.")
+        self.confirm_mail_limit.hit(account.account_id, "confirmation emails")
+        self._mail_confirmation(account)
+
+    def confirm_email(self, token: str) -> PublicAccount:
+        """Confirm an email from its link, once, and grant the sign-up credits then.
+
+        AuthError when the link is forged, expired, already used, or for an
+        address the account no longer has.
+        """
+        account_id, tag = self.tokens.read_confirm(token)
+        account = self.store.get_by_id(account_id)
+        if account is None or not email_matches(account.email, tag):
+            raise AuthError("This confirmation link is no longer valid.")
+        updated = self.store.confirm_email(
+            account_id, account.email, credits=self.settings.signup_credits
+        )
+        if updated is None:
+            raise AuthError("This confirmation link was already used.")
+        log.info("email confirmed: %s", updated.username)
+        return PublicAccount.of(updated, self.role_of(updated))
 
     def login(self, username: str, password: str, client: str | None = None) -> str:
         """Check the password and return a session token.
@@ -565,7 +708,7 @@ class Studio:
         Returns a fresh session token for the device that made the change.
         """
         account = self._check_password(username, current)
-        validate_password(new)
+        validate_password(new, context=(account.username, account.email))
         if new == current:
             raise ValidationError("The new password is the same as the current one.", "password")
         updated = self.store.update(
@@ -819,6 +962,9 @@ class Studio:
         """Set a new password from a reset link; it works once. Returns the username."""
         account = self._reset_account(token)
         validate_password(new_password)
+        username = self.check_reset_token(token)
+        account = self.store.require(username)
+        validate_password(new_password, context=(account.username, account.email))
         self.store.update(
             account.username,
             password_hash=self.hasher.hash(new_password),

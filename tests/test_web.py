@@ -240,7 +240,7 @@ def test_unknown_user_gets_the_same_message(live_server: LiveServer) -> None:
 
 def test_repeated_failures_are_throttled(live_server: LiveServer) -> None:
     live_server.studio.signup("ada", "ada@example.org", PASSWORD)
-    free = live_server.studio.throttle.free
+    free = live_server.studio.throttle.per_pair
     client = live_server.client()
     for _ in range(free):
         assert login_response(client, "ada", "wrong password").status_code == 401

@@ -245,6 +245,15 @@ class AccountStore(abc.ABC):
         """End every session of the user; returns the new counter."""
         raise NotImplementedError
 
+    @abc.abstractmethod
+    def confirm_email(self, account_id: str, email: str, credits: int) -> Account | None:
+        """Mark the email confirmed and grant ``credits``, in one step, once.
+
+        Only while the account is unconfirmed and still has ``email``; None
+        otherwise, so that two clicks on one link never grant twice.
+        """
+        raise NotImplementedError
+
     def find_token(self, token_id: str) -> Account | None:
         """The account holding the API token whose public id is ``token_id``, or None."""
         raise NotImplementedError(f"{type(self).__name__} does not index API tokens")

@@ -356,6 +356,18 @@ class PostgresStore(AccountStore):
             amount,
         )
 
+    def confirm_email(self, account_id: str, email: str, credits: int) -> Account | None:
+        check_amount(credits)
+        # One statement: only an unconfirmed account still at that email
+        # changes, so two clicks (or two processes) grant once.
+        row = self._one(
+            "UPDATE accounts SET email_confirmed = true, credits = credits + %s "
+            "WHERE account_id = %s AND NOT email_confirmed AND lower(email) = lower(%s) "
+            "RETURNING account_id",
+            (credits, account_id, email),
+        )
+        return self.get_by_id(account_id) if row else None
+
     def bump_session(self, username: str) -> int:
         row = self._one(
             "UPDATE accounts SET session_counter = session_counter + 1 "

@@ -484,6 +484,29 @@ class TinyDBStore(AccountStore):
             self._set(doc_id, {"credits": balance})
             return balance
 
+    def confirm_email(self, account_id: str, email: str, credits: int) -> Account | None:
+        """Mark the email confirmed and grant ``credits``, in one step, once.
+
+        Only while the account is unconfirmed and still has ``email``; None
+        otherwise (already confirmed, deleted, email changed), so that two
+        clicks on one link never grant twice.
+        """
+        check_amount(credits)
+        with self._writing():
+            table = self._raw()
+            doc_id = self._by_id.get(account_id)
+            record = table.get(str(doc_id)) if doc_id is not None else None
+            if (
+                doc_id is None
+                or record is None
+                or record.get("email_confirmed", True)
+                or str(record.get("email", "")).lower() != email.lower()
+            ):
+                return None
+            fields = {"email_confirmed": True, "credits": int(record["credits"]) + credits}
+            self._set(doc_id, fields)
+            return Account.from_record({**record, **fields})
+
     def bump_session(self, username: str) -> int:
         """End every session of the user; returns the new counter."""
         with self._writing():

@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from ..errors import AICreativeError
 from ..studio import PublicAccount, Studio
@@ -24,6 +25,7 @@ DONE = {
     "email": "Your email was changed.",
     "username": "Your username was changed; your gallery stays yours (it belongs to the account, not the name).",
     "password": "Your password was changed. Every other session has ended.",
+    "confirm-sent": "A new confirmation link is on its way to your email address.",
     "objected": "Your objection is recorded: no emails except those you ask for; notices on the site only.",
     "unobjected": "You no longer object; policy notices may reach you by email again.",
 }
@@ -220,7 +222,10 @@ def build_account_router(studio: Studio) -> APIRouter:
         if refusal or account is None:
             return refusal or RedirectResponse("/login", status_code=303)
         try:
-            studio.change_email(account.username, text(form, "password"), text(form, "email"))
+            # Each password check is an argon2 hash: in a thread, off the event loop.
+            await run_in_threadpool(
+                studio.change_email, account.username, text(form, "password"), text(form, "email")
+            )
         except AICreativeError as exc:
             return refused(request, exc)
         return RedirectResponse("/?done=email", status_code=303)
@@ -231,8 +236,11 @@ def build_account_router(studio: Studio) -> APIRouter:
         if refusal or account is None:
             return refusal or RedirectResponse("/login", status_code=303)
         try:
-            updated = studio.change_username(
-                account.username, text(form, "password"), text(form, "username")
+            updated = await run_in_threadpool(
+                studio.change_username,
+                account.username,
+                text(form, "password"),
+                text(form, "username"),
             )
         except AICreativeError as exc:
             return refused(request, exc)
@@ -249,14 +257,29 @@ def build_account_router(studio: Studio) -> APIRouter:
         if text(form, "new") != text(form, "new2"):
             return render_message(request, "Nothing changed", "The two new passwords differ.", 400)
         try:
-            token = studio.change_password(
-                account.username, text(form, "current"), text(form, "new")
+            token = await run_in_threadpool(
+                studio.change_password, account.username, text(form, "current"), text(form, "new")
             )
         except AICreativeError as exc:
             return refused(request, exc)
         response = RedirectResponse("/?done=password", status_code=303)
         set_session_cookie(response, token, request, settings)
         return response
+
+    @router.post("/confirm")
+    async def resend_confirmation(request: Request) -> Response:
+        account, form, refusal = await checked(request)
+        if refusal or account is None:
+            return refusal or RedirectResponse("/login", status_code=303)
+        try:
+            await run_in_threadpool(studio.resend_confirmation, account.username)
+        except AICreativeError as exc:
+            response = refused(request, exc)
+            retry = getattr(exc, "retry_after", None)
+            if retry is not None:
+                response.headers["retry-after"] = str(retry)
+            return response
+        return RedirectResponse("/?done=confirm-sent", status_code=303)
 
     @router.post("/objection")
     async def objection(request: Request) -> Response:
@@ -274,8 +297,11 @@ def build_account_router(studio: Studio) -> APIRouter:
             return refusal or RedirectResponse("/login", status_code=303)
         try:
             gone = studio.account_id(account.username)
-            studio.delete_account(
-                account.username, text(form, "password"), text(form, "confirm_username")
+            await run_in_threadpool(
+                studio.delete_account,
+                account.username,
+                text(form, "password"),
+                text(form, "confirm_username"),
             )
         except AICreativeError as exc:
             return refused(request, exc)

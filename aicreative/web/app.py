@@ -31,6 +31,7 @@ from .gallery import build_gallery_router
 from .pages import build_router, csrf_binding
 from .security import (
     COOKIE_NAME,
+    BodyLimit,
     GradioSessionGuard,
     LoginFirst,
     SecurityMiddleware,
@@ -149,9 +150,16 @@ def create_app(studio: Studio | None = None, settings: Settings | None = None) -
     # store's 503, then the host check, the session guard, the log-in redirect.
     app.add_middleware(LoginFirst, user_of=session_user, settings=settings, front="/welcome")
     # Each Gradio session hash and event id answers only the account that owns it.
-    app.add_middleware(GradioSessionGuard, user_of=session_identity)
+    built: list[gr.Blocks] = []  # the UI, built below; its functions are read per request
+    app.add_middleware(
+        GradioSessionGuard,
+        user_of=session_identity,
+        known_fn=lambda index: bool(built) and index in built[0].fns,
+    )
     app.add_middleware(TrustedHosts, settings=settings)
     app.add_middleware(StoreUnavailable)
+    # Every body judged (size, no multipart, no uploads) before anything reads it.
+    app.add_middleware(BodyLimit)
     app.add_middleware(SecurityMiddleware, settings=settings)
     app.mount("/ac-static", StaticFiles(directory=STATIC), name="ac-static")
     app.include_router(build_router(studio))
@@ -162,6 +170,7 @@ def create_app(studio: Studio | None = None, settings: Settings | None = None) -
         return studio.tokens.csrf(csrf_binding(request.request, studio.tokens))  # type: ignore[arg-type]
 
     blocks = build_ui(studio, csrf_for)
+    built.append(blocks)
     gr.mount_gradio_app(
         app,
         blocks,

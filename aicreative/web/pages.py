@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
 
 from ..accounts import Tokens
 from ..errors import AICreativeError, AuthError, NotFound, StoreError, Throttled
@@ -184,8 +185,12 @@ def build_router(studio: Studio) -> APIRouter:
         if not form_ok(request, form):
             return render(request, "login.html", 400, username=username, error=expired)
         try:
-            token = studio.login(
-                username, field(form, "password"), client=client_address(request, settings)
+            # Hashing takes ~0.1-0.25 s of CPU: in a thread, never on the event loop.
+            token = await run_in_threadpool(
+                studio.login,
+                username,
+                field(form, "password"),
+                client=client_address(request, settings),
             )
         except Throttled as exc:
             response = render(request, "login.html", 429, username=username, error=str(exc))
@@ -223,16 +228,68 @@ def build_router(studio: Studio) -> APIRouter:
         password = field(form, "password", 4096)
         if password != field(form, "password2", 4096):
             return render(request, "signup.html", 400, error="The two passwords differ.", **context)
+        client = client_address(request, settings)
         try:
-            account = studio.signup(username, email, password)
-            token = studio.login(
-                account.username, password, client=client_address(request, settings)
+            account = await run_in_threadpool(
+                studio.register, username, email, password, client=client
             )
+            token = None
+            if account is not None and not settings.confirm_email:
+                token = await run_in_threadpool(
+                    studio.login, account.username, password, client=client
+                )
+        except Throttled as exc:
+            response = render(request, "signup.html", 429, error=str(exc), **context)
+            response.headers["retry-after"] = str(exc.retry_after)
+            return response
         except AICreativeError as exc:
             return render(request, "signup.html", exc.status_code, error=shown(exc), **context)
-        response = RedirectResponse("/", status_code=303)
-        set_session_cookie(response, token, request, settings)
-        return response
+        if token is None:
+            # A new account awaiting confirmation, or an email that has an
+            # account (its owner was told by email): the same answer.
+            return render(
+                request,
+                "message.html",
+                title="Check your inbox",
+                message=(
+                    f"We sent a message to {email}. Follow its link to confirm the address "
+                    f"(it works for 48 hours); the {settings.signup_credits} free credits "
+                    "come with the confirmation. You can log in meanwhile."
+                ),
+                link="/login",
+                link_text="Log in",
+            )
+        redirect = RedirectResponse("/", status_code=303)
+        set_session_cookie(redirect, token, request, settings)
+        return redirect
+
+    @router.get("/confirm", response_class=HTMLResponse)
+    async def confirm(request: Request) -> Response:
+        """The one-use link of the confirmation email: confirms, and grants the credits."""
+        token = request.query_params.get("token", "")[:4096]
+        try:
+            account = await run_in_threadpool(studio.confirm_email, token)
+        except AICreativeError as exc:
+            return render(
+                request,
+                "message.html",
+                400,
+                title="Not confirmed",
+                message=f"{exc} Log in to ask for a new link.",
+                link="/login",
+                link_text="Log in",
+            )
+        return render(
+            request,
+            "message.html",
+            title="Email confirmed",
+            message=(
+                f"Thank you, {account.username}: your email address is confirmed and "
+                f"{settings.signup_credits} credits were added to your account."
+            ),
+            link="/",
+            link_text="Start creating",
+        )
 
     # -- log out ----------------------------------------------------------------
 
@@ -277,9 +334,13 @@ def build_router(studio: Studio) -> APIRouter:
             return render(request, "forgot.html", 400, email=email, error=expired)
         try:
             # The link comes from the configured public address, never this request's Host.
-            studio.request_password_reset(email, client=client_address(request, settings))
+            await run_in_threadpool(
+                studio.request_password_reset, email, client=client_address(request, settings)
+            )
         except Throttled as exc:
-            return render(request, "forgot.html", 429, email=email, error=str(exc))
+            response = render(request, "forgot.html", 429, email=email, error=str(exc))
+            response.headers["retry-after"] = str(exc.retry_after)
+            return response
         except AICreativeError as exc:  # an empty email: say so on the form, not a 500
             return render(request, "forgot.html", exc.status_code, email=email, error=shown(exc))
         # The same answer whether or not an account has this email.
@@ -316,7 +377,7 @@ def build_router(studio: Studio) -> APIRouter:
                 error="The two passwords differ.",
             )
         try:
-            studio.reset_password(token, password)
+            await run_in_threadpool(studio.reset_password, token, password)
         except AuthError as exc:
             return render(request, "reset.html", 400, token="", error=shown(exc))
         except AICreativeError as exc:
@@ -371,6 +432,13 @@ def build_router(studio: Studio) -> APIRouter:
         signed = studio.gallery_keys.read_wipe(request.query_params.get("w", "")[:1000])
         account_id, username = signed or ("", "")
         return render(request, "goodbye.html", username=username, account_id=account_id)
+
+    @router.get("/pwa_icon/{size:path}")
+    async def pwa_icon(size: str) -> JSONResponse:
+        """The app is no PWA (``pwa=False``), but Gradio still answers here, and
+        any size made it resize an SVG it cannot open (a 500; and a large
+        size would be a huge image): no icon of any size."""
+        return JSONResponse({"detail": "Not Found"}, 404)
 
     @router.get("/healthz")
     async def healthz() -> JSONResponse:

@@ -15,6 +15,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,6 +28,16 @@ COOKIE_NAME = "aicreative_session"
 #: Hosts allowed to frame the app on Hugging Face Spaces.
 SPACES_FRAME_ANCESTORS = "https://huggingface.co https://*.hf.space"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: Paths of static files (the same for everyone, no personal data): the only
+#: responses a browser may cache. Everything else is ``Cache-Control: no-store``.
+CACHEABLE_PREFIXES = (
+    "/ac-static/",
+    "/assets/",
+    "/static/",
+    "/favicon.ico",
+    "/theme.css",
+    "/gradio_api/file=",
+)
 log = logging.getLogger(__name__)
 
 
@@ -280,6 +292,11 @@ class SecurityMiddleware:
             # Chromium otherwise keeps them in its disk cache, readable after logout.
             extra = [*extra, (b"cache-control", b"no-store")]
 
+        if not scope.get("path", "").startswith(CACHEABLE_PREFIXES):
+            # Pages, account routes and Gradio's calls and event streams carry
+            # prompts, images or personal data: no browser or proxy keeps them.
+            extra = [*extra, (b"cache-control", b"no-store")]
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 names = {name for name, _ in extra}
@@ -399,10 +416,16 @@ class GradioSessionGuard:
     MAX_BODY = 1 << 20
 
     def __init__(
-        self, app: ASGIApp, user_of: Callable[[Request], str | None], max_ids: int = 100_000
+        self,
+        app: ASGIApp,
+        user_of: Callable[[Request], str | None],
+        max_ids: int = 100_000,
+        known_fn: Callable[[int], bool] | None = None,
     ) -> None:
         self.app = app
         self.user_of = user_of
+        #: Whether Gradio has a function of this index (an unknown one made it answer 500).
+        self.known_fn = known_fn
         self.max_ids = max_ids
         self._owners: OrderedDict[str, str] = OrderedDict()
         self._lock = threading.Lock()
@@ -461,6 +484,9 @@ class GradioSessionGuard:
                 more = message.get("more_body", False)
             if len(body) > self.MAX_BODY:
                 await JSONResponse({"detail": "Too large"}, 413)(scope, receive, send)
+                return
+            if self.known_fn is not None and not _fn_index_ok(body, self.known_fn):
+                await JSONResponse({"detail": "No such API endpoint."}, 404)(scope, receive, send)
                 return
             named = _ids_in_json(body)
             sessions += named.get("session_hash", [])
@@ -555,6 +581,32 @@ async def _ending_streams_cleanly(app: ASGIApp, scope: Scope, receive: Receive, 
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
+def _fn_index_ok(raw: bytes, known_fn: Callable[[int], bool]) -> bool:
+    """False when the JSON names a number ``fn_index`` that Gradio has no function for.
+
+    Gradio looks the index up unchecked (``fns[body.fn_index]``), so -1 or a
+    large number was a KeyError and a 500. Values that are not numbers are
+    left to its own validation (a 422).
+    """
+    try:
+        data = json.loads(raw or b"null")
+    except ValueError:
+        return True
+    if not isinstance(data, dict) or "fn_index" not in data:
+        return True
+    value = data["fn_index"]
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            return True
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return True
+    if isinstance(value, float) and not value.is_integer():
+        return True
+    return known_fn(int(value))
+
+
 def _ids_in_json(raw: bytes) -> dict[str, list[str]]:
     """The ``session_hash`` and ``event_id`` strings at the top of a JSON object."""
     try:
@@ -568,3 +620,106 @@ def _ids_in_json(raw: bytes) -> dict[str, list[str]]:
         for key in ("session_hash", "event_id")
         if isinstance(data.get(key), str) and data[key]
     }
+
+
+#: Largest body of the server-rendered forms (a password is at most 4 KB).
+FORM_BODY_LIMIT = 16 << 10
+#: Largest body anywhere else: Gradio's JSON calls (a prompt, a few numbers).
+DEFAULT_BODY_LIMIT = 1 << 20
+#: The server-rendered forms (urlencoded, no file): the small limit applies.
+FORM_PATHS = ("/login", "/signup", "/logout", "/forgot", "/reset", "/account/")
+#: Gradio's upload routes: this app takes no uploads, so they do not exist here
+#: (a logged-in user could otherwise create files with chosen names in its temp folder).
+UPLOAD_PATHS = frozenset(
+    {"/gradio_api/upload", "/gradio_api/upload_progress", "/gradio_api/process_recording"}
+)
+
+
+class BodyTooLarge(StarletteHTTPException):
+    """Raised from ``receive`` when a streamed body passes its limit."""
+
+    def __init__(self) -> None:
+        super().__init__(413, "Request body too large.")
+
+
+def _normal_path(path: str) -> str:
+    """The path as routing will see it: no repeated or trailing slashes."""
+    while "//" in path:
+        path = path.replace("//", "/")
+    return path.rstrip("/") or "/"
+
+
+def body_limit_for(path: str) -> int:
+    """The body limit of a path: small for the forms, 1 MB elsewhere."""
+    normal = _normal_path(path)
+    if any(normal == p.rstrip("/") or normal.startswith(p.rstrip("/") + "/") for p in FORM_PATHS):
+        return FORM_BODY_LIMIT
+    return DEFAULT_BODY_LIMIT
+
+
+class BodyLimit:
+    """Judges a request body before it is read.
+
+    Pure ASGI, in front of every route: a declared ``Content-Length`` over
+    the path's limit is refused (413) at once; a chunked body is counted as
+    it streams and refused when it passes the limit, so no more than the
+    limit is ever read. ``multipart/*`` bodies are refused everywhere (415):
+    no route of this app takes a file, and Starlette's parser would spool a
+    file part to the temp folder before any route could refuse it. Gradio's
+    upload routes answer 404.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = _normal_path(scope.get("path", ""))
+        if path in UPLOAD_PATHS:
+            await JSONResponse({"detail": "Not Found"}, 404)(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        if headers.get("content-type", "").lower().lstrip().startswith("multipart/"):
+            await PlainTextResponse("This site takes no uploads.", 415)(scope, receive, send)
+            return
+        limit = body_limit_for(path)
+        declared = headers.get("content-length")
+        if declared is not None:
+            if not declared.strip().isdigit():
+                await PlainTextResponse("Bad Content-Length.", 400)(scope, receive, send)
+                return
+            if int(declared) > limit:
+                await PlainTextResponse("Request body too large.", 413)(scope, receive, send)
+                return
+        received = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge()
+            return message
+
+        async def tracking(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted, tracking)
+        except BodyTooLarge:
+            # Raised where no exception handler answered it (a middleware reading).
+            if started:
+                raise
+            await PlainTextResponse("Request body too large.", 413)(scope, receive, send)
+
+
+#: Gradio routes this app never uses and that write a session's values (the
+#: prompt, the images) to disk: ``deep_link`` saves them under
+#: GRADIO_TEMP_DIR/deep_links/ and any logged-in user may ask for any session.

@@ -97,6 +97,17 @@ def header_html(studio: Studio, username: str, csrf_token: str) -> str:
         else ""
     )
     admin = ' <span class="ac-role">admin</span>' if account.is_admin else ""
+    # Until the email is confirmed the account has no sign-up credits; say so,
+    # with a way to have the link sent again (throttled in the Studio).
+    unconfirmed = (
+        ""
+        if account.email_confirmed
+        else '<form method="post" action="/account/confirm" class="ac-logout" '
+        'data-testid="email-unconfirmed"><span>Email not confirmed yet (your free credits '
+        "come with it)</span>"
+        f'<input type="hidden" name="csrf_token" value="{html.escape(csrf_token)}">'
+        '<button type="submit" data-testid="resend-confirmation">Resend link</button></form>'
+    )
     return (
         f'<div class="ac-header" data-user="{html.escape(account.username)}">'
         # The page's one h1: the app's name, as on every other page.
@@ -107,6 +118,7 @@ def header_html(studio: Studio, username: str, csrf_token: str) -> str:
         f'<span class="ac-username" data-testid="header-username">{html.escape(account.username)}</span>{admin}'
         f'<span class="ac-balance" data-testid="balance"><b>{account.credits}</b> '
         f"credit{'' if account.credits == 1 else 's'}</span>"
+        f"{unconfirmed}"
         '<form method="post" action="/logout" class="ac-logout">'
         f'<input type="hidden" name="csrf_token" value="{html.escape(csrf_token)}">'
         '<button type="submit" data-testid="logout">Log out</button></form>'
