@@ -63,13 +63,13 @@ from hypothesis import strategies as st
 
 from aicreative import Settings, Studio
 from aicreative.accounts import (
-    LoginThrottle,
     PasswordHasher,
     validate_email,
     validate_username,
 )
 from aicreative.backends.base import CREDIT_AREA, MAX_IMAGES, MAX_SEED
 from aicreative.backends.demo import DemoBackend
+from aicreative.limits import LoginThrottle
 from aicreative.mail import MemoryMailer
 from aicreative.store import AccountStore
 from aicreative.web.security import COOKIE_NAME
@@ -309,7 +309,8 @@ def test_signup_with_any_input_never_fails_and_refusals_create_nothing(
         client.headers.update(fresh_address())
         response = signup_response(client, name, address, secret)
         assert_clean(response)
-        assert response.status_code in {303, 400, 409, 429}, response.status_code
+        # 413: a body over the forms' limit, refused before it is read.
+        assert response.status_code in {303, 400, 409, 413, 429}, response.status_code
         hypothesis.event(f"sign-up answered {response.status_code}")
         hypothesis.event(f"valid fields drawn: {name_ok + address_ok + secret_ok}")
 
@@ -327,6 +328,9 @@ def test_signup_with_any_input_never_fails_and_refusals_create_nothing(
             assert account.credits == SIGNUP_CREDITS
             assert client.cookies.get(COOKIE_NAME)
             assert client.get("/").status_code == 200
+        elif response.status_code == 413:
+            assert len(studio.store) == before, "a refused sign-up created an account"
+            assert response.text == "Request body too large."
         else:
             assert len(studio.store) == before, "a refused sign-up created an account"
             assert_sentence(form_error(response.text))
@@ -335,9 +339,18 @@ def test_signup_with_any_input_never_fails_and_refusals_create_nothing(
                 if "<" in raw and raw in PAYLOADS:
                     assert raw not in response.text
 
+    guessable = response.status_code == 400 and "easily guessed" in (
+        form_error(response.text) or ""
+    )
     if name_ok and address_ok and secret_ok and secret.strip().lower() != name.lower():
-        expected = 409 if taken else 303
-        assert response.status_code == expected, (form_error(response.text), name, address)
+        # A well-formed password may still be a common one (zxcvbn refuses it);
+        # a taken name or email is refused or, for an email, answered alike.
+        expected = {409, 303} if taken else {303}
+        assert guessable or response.status_code in expected, (
+            form_error(response.text),
+            name,
+            address,
+        )
 
 
 def test_signup_refuses_an_html_username_with_a_clear_message(server: LiveServer) -> None:
@@ -593,69 +606,85 @@ def wait_of(response: httpx.Response) -> int:
     return int(match.group(1))
 
 
+#: The login throttle's rules (aicreative/limits.py): failures per (username,
+#: address) pair and per address, in fixed windows aligned on the clock.
+PER_PAIR, PER_CLIENT, WINDOW = 5, 20, 300
+
+
+def window_start(clock: FakeClock) -> None:
+    """Move the clock to the start of a window, so that a wait is a whole window."""
+    clock.now = (clock.now // WINDOW + 1) * WINDOW
+
+
 def test_brute_force_is_slowed_alike_for_existing_and_missing_accounts(
     server: LiveServer, studio: Studio, clock: FakeClock
 ) -> None:
     studio.signup("ada", "ada@example.org", PASSWORD)
     traces = {}
     for username, address in (("ada", "192.0.2.1"), ("ghost", "192.0.2.2")):
+        window_start(clock)
         trace = []
-        for _ in range(5):  # the free failures
+        for _ in range(PER_PAIR):  # the free failures
             trace.append(outcome(attempt(server, username, "wrong password 1", address)))
-        for delay in (2, 4, 8):  # then a lock that doubles after each failure
-            locked = attempt(server, username, "wrong password 2", address)
-            assert wait_of(locked) == delay
-            trace.append(outcome(locked))
-            clock.advance(delay - 0.5)
-            assert wait_of(attempt(server, username, "wrong password 3", address)) == 1
-            clock.advance(0.5)
-            trace.append(outcome(attempt(server, username, "wrong password 4", address)))
+        locked = attempt(server, username, "wrong password 2", address)
+        assert wait_of(locked) == WINDOW  # the pair waits until its window ends
+        trace.append(outcome(locked))
+        clock.advance(WINDOW - 1)
+        assert wait_of(attempt(server, username, "wrong password 3", address)) == 1
+        clock.advance(1)  # a new window: a fresh budget
+        trace.append(outcome(attempt(server, username, "wrong password 4", address)))
         traces[username] = trace
 
     wrong = (401, "Wrong username or password.", None)
-    assert traces["ada"][:5] == [wrong] * 5
-    assert traces["ada"][6] == wrong
+    assert traces["ada"][:PER_PAIR] == [wrong] * PER_PAIR
+    assert traces["ada"][-1] == wrong
     assert traces["ada"] == traces["ghost"], "a missing account answers differently"
-    assert traces["ada"][5] == (429, "Too many failed logins. Please wait 2 s and try again.", "2")
+    assert traces["ada"][PER_PAIR] == (
+        429,
+        f"Too many failed logins. Please wait {WINDOW} s and try again.",
+        str(WINDOW),
+    )
     assert studio.balance("ada") == SIGNUP_CREDITS
 
 
-def test_the_right_password_works_again_after_the_wait(
+def test_others_failures_do_not_lock_the_owner_out(
     server: LiveServer, studio: Studio, clock: FakeClock
 ) -> None:
     studio.signup("ada", "ada@example.org", PASSWORD)
-    for _ in range(5):
+    window_start(clock)
+    # An attacker fails from their own address: they slow down themselves...
+    for _ in range(PER_PAIR):
         assert attempt(server, "ada", "not the password", "192.0.2.7").status_code == 401
-
-    # While locked, even the right password is refused, from any address.
-    for address in ("192.0.2.7", "198.51.100.9"):
-        with server.client(headers={"x-forwarded-for": address}) as client:
-            refused = login_response(client, "ada", PASSWORD)
-            assert wait_of(refused) == 2
-            assert not client.cookies.get(COOKIE_NAME)
-            assert "set-cookie" not in refused.headers
-
-    clock.advance(2)
     with server.client(headers={"x-forwarded-for": "192.0.2.7"}) as client:
+        refused = login_response(client, "ada", PASSWORD)
+        assert wait_of(refused) == WINDOW
+        assert not client.cookies.get(COOKIE_NAME)
+        assert "set-cookie" not in refused.headers
+    # ...and the owner, from theirs, logs in at once (the old throttle said 429).
+    with server.client(headers={"x-forwarded-for": "198.51.100.9"}) as client:
         response = login_response(client, "ada", PASSWORD)
         assert response.status_code == 303, outcome(response)
         assert client.get("/").status_code == 200
-    # A success clears the username's count: one more slip is not locked.
-    assert attempt(server, "ada", "not the password", "198.51.100.10").status_code == 401
-    assert attempt(server, "ada", PASSWORD, "198.51.100.10").status_code == 303
+
+    clock.advance(WINDOW)
+    assert attempt(server, "ada", PASSWORD, "192.0.2.7").status_code == 303
+    # A success clears that pair's count: one more slip is not locked.
+    assert attempt(server, "ada", "not the password", "192.0.2.7").status_code == 401
+    assert attempt(server, "ada", PASSWORD, "192.0.2.7").status_code == 303
 
 
 def test_one_address_trying_many_usernames_is_slowed(
     server: LiveServer, studio: Studio, clock: FakeClock
 ) -> None:
     studio.signup("ada", "ada@example.org", PASSWORD)
-    for n in range(5):
+    window_start(clock)
+    for n in range(PER_CLIENT):
         assert attempt(server, f"user{n}", "not the password", "192.0.2.50").status_code == 401
     response = attempt(server, "ada", PASSWORD, "192.0.2.50")
-    assert wait_of(response) == 2
+    assert wait_of(response) == WINDOW
     # Another address is not held up by this one.
     assert attempt(server, "ada", PASSWORD, "192.0.2.51").status_code == 303
-    clock.advance(2)
+    clock.advance(WINDOW)
     assert attempt(server, "ada", PASSWORD, "192.0.2.50").status_code == 303
 
 
@@ -670,11 +699,11 @@ def test_forged_forwarded_for_does_not_escape_the_throttle_without_trust_proxy(
     monkeypatch.setattr(uvicorn, "Config", functools.partial(uvicorn.Config, proxy_headers=False))
     server = start_server(settings=settings, studio=studio)
     studio.signup("ada", "ada@example.org", PASSWORD)
-    for n in range(5):
+    for n in range(PER_CLIENT):
         response = attempt(server, f"user{n}", "not the password", f"203.0.113.{n}")
         assert response.status_code == 401
     # Every attempt came from 127.0.0.1 whatever the header said.
-    assert wait_of(attempt(server, "someone", "not the password", "203.0.113.99")) == 2
+    assert wait_of(attempt(server, "someone", "not the password", "203.0.113.99")) > 0
 
 
 def test_a_forged_forwarded_for_before_the_proxy_entry_does_not_escape_the_throttle(
@@ -682,10 +711,10 @@ def test_a_forged_forwarded_for_before_the_proxy_entry_does_not_escape_the_throt
 ) -> None:
     studio.signup("ada", "ada@example.org", PASSWORD)
     real = "192.0.2.77"  # what the trusted proxy appends
-    for n in range(5):
+    for n in range(PER_CLIENT):
         forged = f"203.0.113.{n}, {real}"
         assert attempt(server, f"user{n}", "not the password", forged).status_code == 401
-    assert wait_of(attempt(server, "someone", "not the password", f"203.0.113.99, {real}")) == 2
+    assert wait_of(attempt(server, "someone", "not the password", f"203.0.113.99, {real}")) > 0
 
 
 # -- 3. oversized and malformed requests, unknown paths -----------------------------------
