@@ -83,7 +83,12 @@ function moveLegacy(gallery, username) {
  * for "restore tabs" unless they say autocomplete=off, and those files outlive a logout.
  */
 function keepFormsOutOfSessionFiles() {
-  const fields = () => document.querySelectorAll("textarea, input:not([type=hidden]):not([type=checkbox])");
+  // Fields that name their purpose for password managers (username, email,
+  // passwords) keep it: they hold account data, never a prompt.
+  const fields = () =>
+    document.querySelectorAll(
+      "textarea:not([autocomplete]), input:not([type=hidden]):not([type=checkbox]):not([autocomplete])",
+    );
   const mark = () => fields().forEach((f) => f.setAttribute("autocomplete", "off"));
   mark();
   let queued = false; // at most once a frame, however busy Gradio keeps the DOM
