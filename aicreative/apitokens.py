@@ -108,7 +108,10 @@ class ApiTokens:
         # sending made-up tokens adds nothing to it.
         # The counts live in the Studio's bounded counters, with every throttle.
         self.limit = RateLimit(
-            counters or MemoryCounters(MAX_THROTTLED_TOKENS), max(1, per_minute), 60.0, "api-token"
+            counters if counters is not None else MemoryCounters(MAX_THROTTLED_TOKENS),
+            max(1, per_minute),
+            60.0,
+            "api-token",
         )
 
     def create(self, account_id: str, name: str, days: int | None = None) -> NewToken:

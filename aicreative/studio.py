@@ -175,7 +175,10 @@ class Studio:
             gallery_secret or self.settings.gallery_secret or secrets.token_urlsafe(48)
         )
         #: Where every throttle counts (in memory by default; bounded).
-        self.counters: Counters = counters or MemoryCounters(self.settings.throttle_max_keys)
+        # "is None", not "or": an empty counter table has a length of 0.
+        self.counters: Counters = (
+            counters if counters is not None else MemoryCounters(self.settings.throttle_max_keys)
+        )
         self.throttle = throttle or LoginThrottle(self.counters)
         self.scheduler = Scheduler(
             self.backend,
@@ -256,6 +259,8 @@ class Studio:
             policy=PolicyBook(settings.policy_dir or None),
             secret_key=key,
             gallery_secret=settings.resolve_gallery_secret(),
+            # Several processes on one database share their throttles (issue 18).
+            counters=store.shared_counters(settings.throttle_max_keys),
         )
 
     # -- the backend -----------------------------------------------------

@@ -379,3 +379,40 @@ def test_redact() -> None:
     assert redact("postgresql://u:pw@h/db") == "postgresql://u:***@h/db"
     assert redact("host=h password=pw dbname=d") == "host=h password=*** dbname=d"
     assert redact("postgresql://u@h/db") == "postgresql://u@h/db"
+
+
+def test_two_studios_on_one_database_share_the_login_throttle(pg_url: str, tmp_path: Path) -> None:
+    """Two app processes (two Studios here) count one attacker's failures together."""
+    from aicreative.accounts import PasswordHasher
+    from aicreative.backends.demo import DemoBackend
+    from aicreative.config import Settings
+    from aicreative.errors import AuthError, Throttled
+    from aicreative.mail import MemoryMailer
+    from aicreative.studio import Studio
+
+    settings = Settings(data_dir=tmp_path, backend="demo", confirm_email=False)
+    studios = []
+    for _ in range(2):
+        store = AccountStore.connect(pg_url)
+        studios.append(
+            Studio(
+                store,
+                DemoBackend(),
+                settings=settings,
+                hasher=PasswordHasher.fast(),
+                mailer=MemoryMailer(),
+                counters=store.shared_counters(1000),
+            )
+        )
+    one, two = studios
+    one.signup("ada", "ada@example.org", "correct horse battery")
+    for attempt in range(5):  # the pair's free failures, spread over both processes
+        with pytest.raises(AuthError):
+            (one if attempt % 2 else two).login("ada", "not the password", client="192.0.2.9")
+    for studio in studios:
+        with pytest.raises(Throttled):
+            studio.login("ada", "correct horse battery", client="192.0.2.9")
+    # The owner's own address is not locked out, on either process.
+    assert two.login("ada", "correct horse battery", client="198.51.100.1")
+    for studio in studios:
+        studio.store.close()

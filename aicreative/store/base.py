@@ -254,6 +254,15 @@ class AccountStore(abc.ABC):
         """
         raise NotImplementedError
 
+    def shared_counters(self, max_keys: int) -> Any | None:
+        """Throttle counts shared by every app process on this store, or None.
+
+        None (this store lives in one process's file or memory): the Studio
+        counts in its own memory. A database store returns counters with the
+        interface of :class:`aicreative.limits.Counters`.
+        """
+        return None
+
     def find_token(self, token_id: str) -> Account | None:
         """The account holding the API token whose public id is ``token_id``, or None."""
         raise NotImplementedError(f"{type(self).__name__} does not index API tokens")

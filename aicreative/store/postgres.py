@@ -356,6 +356,10 @@ class PostgresStore(AccountStore):
             amount,
         )
 
+    def shared_counters(self, max_keys: int) -> PostgresCounters:
+        """Login throttles and sign-up limits in the database: one budget for every process."""
+        return self.counters(max_keys=max_keys)
+
     def confirm_email(self, account_id: str, email: str, credits: int) -> Account | None:
         check_amount(credits)
         # One statement: only an unconfirmed account still at that email
