@@ -123,6 +123,8 @@ def test_confirmation_can_be_resent_a_few_times(
     start_server: Start, settings: Settings, studio: Studio
 ) -> None:
     live = serve(start_server, settings, confirm_email=True)
+    # Links (the confirmation's too) come only from the configured address.
+    live.settings.public_url = live.url
     studio = live.studio
     signup_response(live.client(), "ada")
     ada = login(live, "ada")
@@ -140,6 +142,8 @@ def test_a_taken_email_answers_like_a_fresh_one(
     start_server: Start, settings: Settings, studio: Studio
 ) -> None:
     live = serve(start_server, settings, confirm_email=True)
+    # Links (the confirmation's too) come only from the configured address.
+    live.settings.public_url = live.url
     settings, studio = live.settings, live.studio
     studio.signup("owner", "owner@example.org", PASSWORD)
     settings.public_url = live.url
