@@ -640,6 +640,7 @@ PRIVACY_AUDIT = [
             backend="demo",
             secret_key=secrets.token_urlsafe(32),
             signup_credits=10,
+            confirm_email=False,  # a demo: no mail server to confirm addresses with
         )
         inline = show(settings=settings)
         BASE = inline.url.rstrip("/")

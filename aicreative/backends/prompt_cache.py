@@ -54,5 +54,7 @@ class PromptCache(Generic[T]):
         return len(self._items)
 
     def clear(self) -> None:
+        """Forget every encoding, and the hit and miss counts."""
         with self._lock:
             self._items.clear()
+            self.hits = self.misses = 0
