@@ -22,9 +22,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -33,8 +31,6 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 KEY_BYTES = 32
 #: Seconds a signed wipe instruction stays valid after the deletion.
 WIPE_SECONDS = 3600
-#: Wipe instructions remembered as used (each for its hour): a bound on memory.
-MAX_USED_WIPES = 10_000
 
 
 def hkdf_sha256(ikm: bytes, salt: bytes, info: bytes, length: int = KEY_BYTES) -> bytes:
@@ -72,9 +68,6 @@ class GalleryKeys:
         self._secret = secret.encode()
         self.kid = hashlib.sha256(self._secret).hexdigest()[:8]
         self._wipe = URLSafeTimedSerializer(secret, salt="aicreative.gallery-wipe")
-        # account id -> when its instruction was used: each works once.
-        self._used: OrderedDict[str, float] = OrderedDict()
-        self._used_lock = threading.Lock()
 
     def key_for(self, account_id: str, gallery_salt: str) -> GalleryKey:
         """The key of the gallery of ``account_id`` (salt: the account's random value)."""
@@ -93,25 +86,9 @@ class GalleryKeys:
         return self._wipe.dumps({"a": account_id, "u": username, "t": int(time.time())})
 
     def read_wipe(self, token: str) -> tuple[str, str] | None:
-        """(account id, username) of a valid, fresh, unused wipe instruction; else None.
-
-        One use: the first read spends it (the goodbye page offers the wipe
-        once; a reload or a copied link offers nothing). Used instructions are
-        remembered for their hour, at most ``MAX_USED_WIPES`` of them.
-        """
+        """(account id, username) of a valid, fresh wipe instruction; None for anything else."""
         try:
             data = self._wipe.loads(token, max_age=WIPE_SECONDS)
-            account_id, username = str(data["a"]), str(data["u"])
+            return str(data["a"]), str(data["u"])
         except (BadSignature, KeyError, TypeError):
             return None
-        now = time.monotonic()
-        with self._used_lock:
-            while self._used and (
-                len(self._used) >= MAX_USED_WIPES
-                or next(iter(self._used.values())) < now - WIPE_SECONDS
-            ):
-                self._used.popitem(last=False)
-            if account_id in self._used:
-                return None
-            self._used[account_id] = now
-        return account_id, username

@@ -296,9 +296,6 @@ def test_rights_over_http(live_server) -> None:
     assert b"ada_l" not in raw and b"new@example.org" not in raw
     goodbye = client.get(deleted.headers["location"])
     assert "Wipe this browser" in goodbye.text and "unreadable" in goodbye.text
-    # The signed instruction works once: a reload or a copied link offers nothing.
-    again = client.get(deleted.headers["location"])
-    assert again.status_code == 200 and "Wipe this browser" not in again.text
     # A goodbye link without the server's signature offers to wipe nothing.
     for forged in ("/goodbye?u=ada_l", "/goodbye?w=forged", "/goodbye?w=" + "x" * 5000):
         page = client.get(forged)
