@@ -22,7 +22,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -31,6 +33,8 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 KEY_BYTES = 32
 #: Seconds a signed wipe instruction stays valid after the deletion.
 WIPE_SECONDS = 3600
+#: Wipe instructions remembered as spent (each for its hour): a bound on memory.
+MAX_SPENT_WIPES = 10_000
 
 
 def hkdf_sha256(ikm: bytes, salt: bytes, info: bytes, length: int = KEY_BYTES) -> bytes:
@@ -68,6 +72,9 @@ class GalleryKeys:
         self._secret = secret.encode()
         self.kid = hashlib.sha256(self._secret).hexdigest()[:8]
         self._wipe = URLSafeTimedSerializer(secret, salt="aicreative.gallery-wipe")
+        # account id -> when its instruction was spent: each wipes once.
+        self._spent: OrderedDict[str, float] = OrderedDict()
+        self._spent_lock = threading.Lock()
 
     def key_for(self, account_id: str, gallery_salt: str) -> GalleryKey:
         """The key of the gallery of ``account_id`` (salt: the account's random value)."""
@@ -84,6 +91,28 @@ class GalleryKeys:
         records no key can read any more, so a replay within the hour harms none.
         """
         return self._wipe.dumps({"a": account_id, "u": username, "t": int(time.time())})
+
+    def spend_wipe(self, token: str) -> tuple[str, str] | None:
+        """Like :meth:`read_wipe`, once: the first call spends the instruction.
+
+        The goodbye page asks for it when the user presses "wipe"; a second
+        press, a reload or a copied link gets None. Spent ids are kept for the
+        instruction's hour, at most ``MAX_SPENT_WIPES`` of them.
+        """
+        signed = self.read_wipe(token)
+        if signed is None:
+            return None
+        now = time.monotonic()
+        with self._spent_lock:
+            while self._spent and (
+                len(self._spent) >= MAX_SPENT_WIPES
+                or next(iter(self._spent.values())) < now - WIPE_SECONDS
+            ):
+                self._spent.popitem(last=False)
+            if signed[0] in self._spent:
+                return None
+            self._spent[signed[0]] = now
+        return signed
 
     def read_wipe(self, token: str) -> tuple[str, str] | None:
         """(account id, username) of a valid, fresh wipe instruction; None for anything else."""

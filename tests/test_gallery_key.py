@@ -46,6 +46,17 @@ def test_key_per_account_apart_from_the_session_key() -> None:
     assert two.gallery_key("ada") == three.gallery_key("ada")
 
 
+def test_a_wipe_instruction_is_spent_once_and_only_when_signed() -> None:
+    keys = GalleryKeys("a gallery secret of some length")
+    token = keys.wipe_instruction("acct-1", "ada")
+    assert keys.read_wipe(token) == ("acct-1", "ada")  # reading spends nothing
+    assert keys.spend_wipe(token) == ("acct-1", "ada")
+    assert keys.spend_wipe(token) is None  # spent
+    assert keys.spend_wipe(token[:-2] + "xx") is None
+    other = GalleryKeys("another secret entirely")
+    assert other.spend_wipe(keys.wipe_instruction("b", "b")) is None
+
+
 def test_gallery_secret_is_generated_once_into_the_data_dir(tmp_path) -> None:  # type: ignore[no-untyped-def]
     settings = Settings(data_dir=tmp_path)
     first = settings.resolve_gallery_secret()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 import shutil
 import time
@@ -296,6 +297,14 @@ def test_rights_over_http(live_server) -> None:
     assert b"ada_l" not in raw and b"new@example.org" not in raw
     goodbye = client.get(deleted.headers["location"])
     assert "Wipe this browser" in goodbye.text and "unreadable" in goodbye.text
+    # The signed instruction wipes once: the page spends it, a second try gets 410.
+    token = re.search(r'data-token="([^"]+)"', goodbye.text).group(1)
+    own = {"origin": str(client.base_url).rstrip("/")}
+    first = client.post("/goodbye/wipe", json={"w": html.unescape(token)}, headers=own)
+    assert first.status_code == 200 and first.json()["account"]
+    again = client.post("/goodbye/wipe", json={"w": html.unescape(token)}, headers=own)
+    assert again.status_code == 410
+    assert client.post("/goodbye/wipe", json={"w": "forged"}, headers=own).status_code == 410
     # A goodbye link without the server's signature offers to wipe nothing.
     for forged in ("/goodbye?u=ada_l", "/goodbye?w=forged", "/goodbye?w=" + "x" * 5000):
         page = client.get(forged)

@@ -429,9 +429,32 @@ def build_router(studio: Studio) -> APIRouter:
     @router.get("/goodbye", response_class=HTMLResponse)
     async def goodbye(request: Request) -> Response:
         # Only a wipe instruction the server signed names a gallery to wipe.
-        signed = studio.gallery_keys.read_wipe(request.query_params.get("w", "")[:1000])
+        token = request.query_params.get("w", "")[:1000]
+        signed = studio.gallery_keys.read_wipe(token)
         account_id, username = signed or ("", "")
-        return render(request, "goodbye.html", username=username, account_id=account_id)
+        return render(
+            request,
+            "goodbye.html",
+            username=username,
+            account_id=account_id,
+            wipe_token=token if signed else "",
+        )
+
+    @router.post("/goodbye/wipe")
+    async def goodbye_wipe(request: Request) -> JSONResponse:
+        """Spend the signed wipe instruction, once; the page wipes only on a yes."""
+        if not same_origin(request, settings, require=True):
+            return JSONResponse({"detail": "Refused."}, 403)
+        try:
+            token = str((await request.json()).get("w", ""))[:1000]  # BodyLimit judged the size
+        except (ValueError, AttributeError):
+            return JSONResponse({"detail": "Bad request."}, 400)
+        signed = studio.gallery_keys.spend_wipe(token)
+        if signed is None:
+            return JSONResponse(
+                {"detail": "This wipe link was used already, or is not valid."}, 410
+            )
+        return JSONResponse({"account": signed[0]}, headers={"cache-control": "no-store"})
 
     @router.get("/pwa_icon/{size:path}")
     async def pwa_icon(size: str) -> JSONResponse:

@@ -12,7 +12,20 @@ if (button && button.dataset.account) {
     if (!window.confirm("Delete every image of this account from this browser? This cannot be undone.")) return;
     button.disabled = true;
     try {
-      const count = await wipeAccount(await openGalleryDb(), button.dataset.account);
+      // The server spends its signed instruction once: a reload or a copied link wipes nothing.
+      const spent = await fetch("/goodbye/wipe", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ w: button.dataset.token }),
+      });
+      if (!spent.ok) {
+        result.textContent = "This wipe link was used already; nothing was deleted.";
+        return;
+      }
+      const { account } = await spent.json();
+      if (account !== button.dataset.account) return;
+      const count = await wipeAccount(await openGalleryDb(), account);
       result.textContent = `${count} image(s) deleted from this browser.`;
     } catch {
       result.textContent = "This browser could not delete the images; clear the site's data in its settings.";
