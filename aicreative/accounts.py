@@ -16,7 +16,9 @@ aicreative.errors.ValidationError: A username may hold only letters, digits and 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import threading
 import time
 from dataclasses import dataclass
 
@@ -106,11 +108,17 @@ def _guessable(password: str, context: tuple[str, ...]) -> bool:
 class PasswordHasher:
     """argon2id hashes through passlib's CryptContext.
 
-    The defaults are argon2-cffi's (64 MiB, 3 passes, ~0.1-0.25 s here).
+    64 MiB and 3 passes (argon2-cffi's defaults) in one lane. Hashing runs in
+    worker threads, never on the event loop, and at most ``cpu_count - 1``
+    hashes run at once (at least one): a sign-up or log-in flood then waits
+    its turn and the server keeps a core to answer everyone else
+    (``benchmarks/bench_signup_flood.py``; with 4 lanes and no cap, 30
+    sign-ups on 2 cores took ``/healthz`` from 3 to 21 ms median, 2 s worst).
     ``PasswordHasher.fast()`` lowers the cost for test suites only.
     """
 
-    def __init__(self, memory_cost: int = 65536, rounds: int = 3, parallelism: int = 4) -> None:
+    def __init__(self, memory_cost: int = 65536, rounds: int = 3, parallelism: int = 1) -> None:
+        self._slots = threading.BoundedSemaphore(max(1, (os.cpu_count() or 2) - 1))
         self._context = CryptContext(
             schemes=["argon2"],
             argon2__type="ID",
@@ -128,17 +136,19 @@ class PasswordHasher:
         return cls(memory_cost=1024, rounds=1, parallelism=1)
 
     def hash(self, password: str) -> str:
-        return self._context.hash(password)
+        with self._slots:
+            return self._context.hash(password)
 
     def verify(self, password: str, password_hash: str | None) -> bool:
         """Check a password; with no hash, burn the same time and say no."""
-        if not password_hash:
-            self._context.verify(password, self._dummy)
-            return False
-        try:
-            return bool(self._context.verify(password, password_hash))
-        except (ValueError, TypeError):
-            return False
+        with self._slots:
+            if not password_hash:
+                self._context.verify(password, self._dummy)
+                return False
+            try:
+                return bool(self._context.verify(password, password_hash))
+            except (ValueError, TypeError):
+                return False
 
     def needs_update(self, password_hash: str) -> bool:
         return bool(self._context.needs_update(password_hash))
