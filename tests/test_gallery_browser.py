@@ -36,6 +36,7 @@ from .fixtures_browser import (
     PASSWORD,
     WAIT_MS,
     WebServer,
+    choose_size,
     gallery_account,
     generate_in_browser,
     login_in_browser,
@@ -293,7 +294,14 @@ def test_export_then_import_in_a_fresh_profile_gives_the_same_gallery(
             "Imported 0 image(s); 2 already here"
         )
         _gallery(page, 2)
-        # The viewer shows the imported prompt; "Use these settings" fills the Create form.
+        # The viewer shows the imported prompt; "Use these settings" fills the Create form,
+        # size, steps and guidance included: set them off the image's values first.
+        open_tab(page, "Create")
+        choose_size(page, "768x512")
+        page.locator("#tab-create button", has_text="Advanced").first.click()
+        set_number(page, "steps", 3)
+        set_number(page, "guidance", 2.5)
+        open_tab(page, "Gallery")
         page.get_by_test_id("gallery-item").first.click()
         expect(page.get_by_test_id("viewer-prompt")).to_have_text("a red kite over hills")
         seed = page.get_by_test_id("viewer-settings").locator("dd").nth(3).inner_text()
@@ -301,6 +309,9 @@ def test_export_then_import_in_a_fresh_profile_gives_the_same_gallery(
         expect(page.locator("#prompt textarea")).to_have_value("a red kite over hills")
         expect(page.locator("#negative textarea")).to_have_value("rain")
         expect(page.locator("#seed input")).to_have_value(seed)
+        expect(page.locator("#size input")).to_have_value("512x512")
+        expect(page.locator("#steps input[type=number]")).to_have_value("1")
+        expect(page.locator("#guidance input[type=number]")).to_have_value("0")
     finally:
         second.close()
 

@@ -512,10 +512,11 @@ async function useSettings(g) {
   if (v.size) {
     const size = document.querySelector("#size input");
     if (size) {
-      size.click();
-      const option = await waitFor(`[role=option][aria-label="${v.size}"], [data-value="${v.size}"]`, 1000);
+      // Gradio's dropdown opens its list on focus and picks an option on mousedown;
+      // a value typed into the box alone is not taken.
+      size.focus();
+      const option = await waitFor(`[role=option][aria-label="${v.size}"]`, 1000);
       if (option) option.dispatchEvent(new MouseEvent("mousedown", { bubbles: true }));
-      else fill("#size input", v.size);
       size.blur();
     }
   }
