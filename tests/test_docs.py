@@ -19,6 +19,7 @@ MODULES = [
     "aicreative.studio",
     "aicreative.backends",
     "aicreative.backends.base",
+    "aicreative.pricing",
     "aicreative.hosts",
     "aicreative.accounts",
     "aicreative.store",
