@@ -44,7 +44,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import Conflict, InsufficientCredits, NotFound, StoreError, ValidationError
 from ..hosts import is_loopback
-from .base import FIELDS, Account, AccountStore, check_amount, check_record
+from .base import FIELDS, Account, AccountStore, TokenChange, check_amount, check_record
 
 #: Key of the advisory lock that serialises migrations across processes
 #: (any constant shared by every process of this app; "AICr" in ASCII).
@@ -290,11 +290,7 @@ class PostgresStore(AccountStore):
             raise self._conflict(exc, str(fields.get("username", username))) from None
         return Account.from_record(merged)
 
-    def change_tokens(
-        self,
-        account_id: str,
-        change: Callable[[tuple[dict[str, Any], ...]], tuple[dict[str, Any], ...]],
-    ) -> Account:
+    def change_tokens(self, account_id: str, change: TokenChange) -> Account:
         with self._conn() as conn, conn.transaction():
             cur = conn.cursor(row_factory=dict_row)
             record = cur.execute(
