@@ -25,6 +25,7 @@ MODULES = [
     "aicreative.store",
     "aicreative.config",
     "aicreative.policy",
+    "aicreative.policy_document",
     "aicreative.images",
     "aicreative.mail",
     "aicreative.web.notebook",
