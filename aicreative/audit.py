@@ -4,11 +4,15 @@ Owns the list of checks a deployment must pass (the policy promises
 regular security checks) and their verdicts. Each check returns a
 :class:`Check`; :func:`run_audit` prints one PASS/FAIL line for each and
 returns 1 when any failed. It reads the deployment; it changes nothing.
+
+A core module: it imports no web code. The one check that needs the built
+web app (:func:`check_analytics`) is handed an inspector by its caller
+(``aicreative audit`` gives :func:`aicreative.web.audit_ui.ui_problems`).
 """
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import importlib.metadata
 import os
 import stat
@@ -16,7 +20,7 @@ import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from .config import PLACEHOLDER_SECRETS, SECRET_FILE, Settings
 
@@ -28,11 +32,16 @@ LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 @dataclass(frozen=True)
 class Check:
+    """One check's verdict: what was checked, PASS or FAIL, and why."""
+
+    #: What is checked ("secret key"); a check that crashed is named by its function.
     name: str
     ok: bool
+    #: What an operator reads: the fix on a FAIL, what was found on a PASS.
     detail: str
 
     def line(self) -> str:
+        """The line ``aicreative audit`` prints."""
         return f"{'PASS' if self.ok else 'FAIL'}  {self.name}: {self.detail}"
 
 
@@ -145,48 +154,26 @@ def check_email_confirmation(settings: Settings) -> Check:
     return Check(name, True, "off, on a server reachable from this machine only (a demo)")
 
 
-def check_analytics(settings: Settings) -> Check:
+#: Reads the built web app for :func:`check_analytics`: the problems found
+#: (an empty list: none), or None when the app could not be inspected. Given
+#: by the caller (``aicreative audit`` passes
+#: :func:`aicreative.web.audit_ui.ui_problems`), so this core module never
+#: imports the web layer.
+UiInspector = Callable[[Settings], "list[str] | None"]
+
+
+def check_analytics(settings: Settings, inspect_ui: UiInspector | None = None) -> Check:
     name = "analytics and telemetry"
     if os.environ.get("GRADIO_ANALYTICS_ENABLED", "").strip().lower() in ("1", "true", "yes"):
         return Check(name, False, "GRADIO_ANALYTICS_ENABLED is on in this environment")
-    from .backends.demo import DemoBackend
-    from .store import AccountStore
-    from .studio import Studio
-
-    # Build the real UI (in memory) and read its flags rather than trust a comment.
-    from .web.app import create_app
-
-    # A copy without the admin list: the in-memory store has none of those accounts.
-    quiet = dataclasses.replace(settings, admin_usernames=[])
-    studio = Studio(AccountStore.memory(), DemoBackend(), settings=quiet, secret_key="x" * 48)
-    app = create_app(studio, quiet)
-    blocks = _mounted_blocks(app)
-    if blocks is None:
+    if inspect_ui is None:
+        return Check(name, False, "the web app was not inspected (run `aicreative audit`)")
+    problems = inspect_ui(settings)
+    if problems is None:
         return Check(name, False, "could not find the Gradio app to inspect")
-    problems = []
-    if blocks.analytics_enabled:
-        problems.append("Gradio analytics on")
-    if getattr(blocks, "run_history", False):
-        problems.append("run history on")
-    file_outputs = [
-        type(block).__name__
-        for block in blocks.blocks.values()
-        if type(block).__name__ in ("Image", "Gallery", "File", "Video", "Audio", "UploadButton")
-    ]
-    if file_outputs:
-        problems.append("file components present: " + ", ".join(sorted(set(file_outputs))))
     if problems:
         return Check(name, False, "; ".join(problems))
     return Check(name, True, "Gradio analytics, run history and file components off")
-
-
-def _mounted_blocks(app: object) -> Any:
-    for route in getattr(app, "routes", []):
-        inner = getattr(route, "app", None)
-        blocks = getattr(inner, "blocks", None)
-        if blocks is not None:
-            return blocks
-    return None
 
 
 def check_permissions(settings: Settings) -> Check:
@@ -321,26 +308,31 @@ def check_password_library() -> Check:
     return Check(name, True, "libpass only")
 
 
-CHECKS: tuple[Callable[[Settings], Check], ...] = (
-    check_secret_key,
-    check_transport,
-    check_public_address,
-    check_host_list,
-    check_email_confirmation,
-    check_analytics,
-    check_permissions,
-    check_records,
-    check_database,
-    check_orphans,
-    check_no_images,
-    lambda settings: check_password_library(),
-)
+def checks(inspect_ui: UiInspector | None = None) -> tuple[Callable[[Settings], Check], ...]:
+    """Every check, in the order they are printed; ``inspect_ui`` reads the web app."""
+    return (
+        check_secret_key,
+        check_transport,
+        check_public_address,
+        check_host_list,
+        check_email_confirmation,
+        # Named like the check, so that a crash in it is reported under its name.
+        functools.update_wrapper(
+            functools.partial(check_analytics, inspect_ui=inspect_ui), check_analytics
+        ),
+        check_permissions,
+        check_records,
+        check_database,
+        check_orphans,
+        check_no_images,
+        lambda settings: check_password_library(),
+    )
 
 
-def audit(settings: Settings) -> list[Check]:
+def audit(settings: Settings, inspect_ui: UiInspector | None = None) -> list[Check]:
     """Every check's verdict; a check that crashes counts as failed."""
     results = []
-    for check in CHECKS:
+    for check in checks(inspect_ui):
         try:
             results.append(check(settings))
         except Exception as exc:  # noqa: BLE001 - a broken check is a failed check
@@ -350,9 +342,9 @@ def audit(settings: Settings) -> list[Check]:
     return results
 
 
-def run_audit(settings: Settings, out: TextIO) -> int:
+def run_audit(settings: Settings, out: TextIO, inspect_ui: UiInspector | None = None) -> int:
     """Print each verdict; 0 when all passed, else 1."""
-    results = audit(settings)
+    results = audit(settings, inspect_ui)
     for result in results:
         print(result.line(), file=out)
     failed = sum(not r.ok for r in results)

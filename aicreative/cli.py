@@ -150,8 +150,9 @@ def cmd_store_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
     from .audit import run_audit
+    from .web.audit_ui import ui_problems
 
-    return run_audit(settings, out=sys.stdout)
+    return run_audit(settings, out=sys.stdout, inspect_ui=ui_problems)
 
 
 def _date(text: str) -> dt.date:

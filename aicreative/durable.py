@@ -7,8 +7,9 @@ the target, ``fsync`` the folder so the rename itself is on disk. Also
 publishing a whole folder the same way (the OpenVINO export cache) and
 removing the temp files or folders a writer that died left behind.
 
-Used by the TinyDB account store, the privacy-policy book and the OpenVINO
-export cache; ``tests/test_store.py`` kills a writer mid-stream 50 times to
+Used by the TinyDB account store, the privacy-policy book, the OpenVINO
+export cache and the CPU calibration cache (no other module renames a file
+into place); ``tests/test_store.py`` kills a writer mid-stream 50 times to
 check it, and ``tests/test_durable.py`` checks the pieces.
 
 """

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import images as imaging
+from . import pricing
 from .accounts import (
     PasswordHasher,
     Tokens,
@@ -595,7 +596,7 @@ class Studio:
         if not isinstance(request, GenerationRequest):
             raise ValidationError("A generation needs a GenerationRequest.")
         request = request.with_seed()
-        cost = request.cost
+        cost = pricing.cost(request)
         # In line by identity, not by name: a rename does not jump the queue.
         ticket = self.scheduler.reserve(self.store.require(username).account_id, request)
         try:

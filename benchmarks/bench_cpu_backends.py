@@ -299,7 +299,7 @@ def export_worker(args: argparse.Namespace) -> None:
 
     os.environ["HF_HUB_OFFLINE"] = "1"
     sys.path.insert(0, str(ROOT))
-    from aicreative.backends.openvino_backend import ensure_export
+    from aicreative.backends.openvino_cache import ensure_export
 
     started = time.perf_counter()
     folder, exported = ensure_export(_settings(args, "on"), "taesd")

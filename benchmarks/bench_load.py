@@ -421,9 +421,10 @@ def main(argv: list[str] | None = None) -> int:
 def _cost(size: str) -> int:
     """Credits per image at ``size`` (one per started 512x512 area)."""
     from aicreative.backends.base import GenerationRequest
+    from aicreative.pricing import cost_per_image
 
     width, height = (int(v) for v in size.split("x"))
-    return GenerationRequest("cost", width=width, height=height).cost_per_image
+    return cost_per_image(GenerationRequest("cost", width=width, height=height))
 
 
 if __name__ == "__main__":

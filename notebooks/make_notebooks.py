@@ -105,7 +105,7 @@ QUICKSTART = [
     ),
     code(
         """
-        from aicreative import GenerationRequest, InsufficientCredits, Studio
+        from aicreative import GenerationRequest, InsufficientCredits, Studio, pricing
 
         studio = Studio.local()
         print("backend:", studio.backend_label)
@@ -216,7 +216,7 @@ QUICKSTART = [
     code(
         """
         big = GenerationRequest("a paper boat", width=1024, height=1024, num_images=4)
-        print("this request costs", big.cost, "credits; ada has", studio.balance("ada"))
+        print("this request costs", pricing.cost(big), "credits; ada has", studio.balance("ada"))
         try:
             studio.generate("ada", big)
         except InsufficientCredits as exc:

@@ -13,6 +13,7 @@ import pytest
 from aicreative import Settings
 from aicreative.audit import audit, check_password_library, is_image, run_audit
 from aicreative.store import Account, AccountStore
+from aicreative.web.audit_ui import ui_problems
 
 STRONG = "k3Y-" + "abcdefghijklmnopqrstuvwxyz0123456789"
 
@@ -31,7 +32,8 @@ def test_a_good_deployment_passes(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
     s = good_settings(tmp_path)
     out = io.StringIO()
-    assert run_audit(s, out) == 0, out.getvalue()
+    # As `aicreative audit` runs it: with the web app inspected.
+    assert run_audit(s, out, inspect_ui=ui_problems) == 0, out.getvalue()
     text = out.getvalue()
     assert text.count("PASS") == 12 and "FAIL" not in text
     assert "12 passed, 0 failed" in text
@@ -122,6 +124,23 @@ def test_analytics_env_fails(tmp_path: Path, monkeypatch) -> None:
     assert verdicts(s)["analytics and telemetry"] is False
 
 
+def test_analytics_reads_what_the_web_layer_finds(tmp_path: Path) -> None:
+    """The core audit imports no web code: the caller hands it the inspector."""
+    s = good_settings(tmp_path)
+    check = {c.name: c for c in audit(s)}["analytics and telemetry"]
+    assert not check.ok and "not inspected" in check.detail
+    found = {c.name: c for c in audit(s, inspect_ui=lambda _: ["Gradio analytics on"])}
+    assert found["analytics and telemetry"].detail == "Gradio analytics on"
+    lost = {c.name: c for c in audit(s, inspect_ui=lambda _: None)}
+    assert "could not find the Gradio app" in lost["analytics and telemetry"].detail
+
+    def broken(settings: Settings) -> list[str]:
+        raise RuntimeError("no app")
+
+    crashed = audit(s, inspect_ui=broken)
+    assert any(c.name == "check_analytics" and "no app" in c.detail for c in crashed)
+
+
 def test_loose_permissions_fail(tmp_path: Path) -> None:
     s = good_settings(tmp_path)
     s.store_path.chmod(0o644)
@@ -178,3 +197,5 @@ def test_cli_exit_code(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "FAIL  secret key" in result.stdout and "FAIL  encryption in transit" in result.stdout
+    # The CLI hands the audit the web app's inspector.
+    assert "PASS  analytics and telemetry" in result.stdout

@@ -48,6 +48,8 @@ from aicreative.backends import (  # noqa: E402
     load_backend,
 )
 from aicreative.backends import openvino_backend as ovb  # noqa: E402
+from aicreative.backends import openvino_cache as ovc  # noqa: E402
+from aicreative.backends import openvino_export as ove  # noqa: E402
 from aicreative.backends.demo import DemoBackend  # noqa: E402
 from aicreative.config import Settings  # noqa: E402
 from tests.model_backend_contract import (  # noqa: E402
@@ -131,13 +133,13 @@ def test_exports_with_taesd_into_the_data_dir(taesd_backend: ovb.OpenVINOBackend
     assert backend.label == "pipeline + TAESD via OpenVINO on CPU (f32)"
     folder = backend.folder
     assert folder.parent.parent.name == "models"  # <data dir>/models/openvino/<name>
-    assert folder.name.startswith(f"pipeline-taesd-b1-ov{ovb.openvino_version()}-")
+    assert folder.name.startswith(f"pipeline-taesd-b1-ov{ove.openvino_version()}-")
     for part in ("text_encoder", "unet", "decoder"):
         assert (folder / part / "openvino_model.xml").is_file()
         assert (folder / part / "openvino_model.bin").is_file()
     assert (folder / "tokenizer").is_dir()
     assert (folder / "scheduler" / "scheduler_config.json").is_file()
-    manifest = json.loads((folder / ovb.MANIFEST).read_text())
+    manifest = json.loads((folder / ove.MANIFEST).read_text())
     assert manifest["decoder"] == "taesd"
     assert manifest["weights"] == "fp16"
     # Only the export and its lock file: no temporary folder left behind.
@@ -245,8 +247,8 @@ def test_second_start_reuses_the_cache(
     def no_export(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("the cache was exported again")
 
-    monkeypatch.setattr(ovb, "export_model", no_export)
-    monkeypatch.setattr(ovb, "_export_in_child", no_export)
+    monkeypatch.setattr(ovc, "export_model", no_export)
+    monkeypatch.setattr(ovc, "_export_in_child", no_export)
     data_dir = taesd_backend.folder.parents[2]
     again = build(make_settings(data_dir, tiny_pipeline_dir, tiny_taesd_dir))
     assert again.exported is False
@@ -295,19 +297,19 @@ def test_a_ready_export_keeps_its_decoder_and_says_so(
 
 
 def test_cache_names(tiny_pipeline_dir: Path, tmp_path: Path) -> None:
-    hub = ovb.cache_name("stabilityai/sd-turbo", "taesd", "madebyollin/taesd")
-    assert hub.startswith(f"stabilityai--sd-turbo-taesd-b1-ov{ovb.openvino_version()}-")
+    hub = ovc.cache_name("stabilityai/sd-turbo", "taesd", "madebyollin/taesd")
+    assert hub.startswith(f"stabilityai--sd-turbo-taesd-b1-ov{ove.openvino_version()}-")
     assert "/" not in hub
-    assert ovb.cache_name("stabilityai/sd-turbo", "vae", "madebyollin/taesd") != hub
-    assert ovb.cache_name("stabilityai/sd-turbo", "taesd", "other/taesd") != hub
+    assert ovc.cache_name("stabilityai/sd-turbo", "vae", "madebyollin/taesd") != hub
+    assert ovc.cache_name("stabilityai/sd-turbo", "taesd", "other/taesd") != hub
     # A local model whose files change gets a new export.
     model = tmp_path / "my model"
     model.mkdir()
     (model / "model_index.json").write_text("{}")
-    first = ovb.cache_name(str(model), "taesd", "madebyollin/taesd")
+    first = ovc.cache_name(str(model), "taesd", "madebyollin/taesd")
     assert first.startswith("my-model-taesd-b1-")
     (model / "model_index.json").write_text('{"changed": true}')
-    assert ovb.cache_name(str(model), "taesd", "madebyollin/taesd") != first
+    assert ovc.cache_name(str(model), "taesd", "madebyollin/taesd") != first
 
 
 def test_disk_full_is_reported_and_leaves_nothing(
@@ -320,7 +322,7 @@ def test_disk_full_is_reported_and_leaves_nothing(
     in the tmpfs test below, which needs root to mount a tiny file system."""
     offline(monkeypatch)
     settings = make_settings(tmp_path / "data", tiny_pipeline_dir, tiny_taesd_dir)
-    final = ovb.cache_folder(settings, "taesd")
+    final = ovc.cache_folder(settings, "taesd")
     # What a killed export left: removed at the next attempt, under the lock.
     stale = final.parent / f".{final.name}.tmp-killed"
     stale.mkdir(parents=True)
@@ -329,7 +331,7 @@ def test_disk_full_is_reported_and_leaves_nothing(
     def disk_full(model: Any, path: Path) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
-    monkeypatch.setattr(ovb, "_write_ir", disk_full)
+    monkeypatch.setattr(ove, "_write_ir", disk_full)
     with pytest.raises(BackendUnavailable) as info:
         build(settings)
     message = str(info.value)
@@ -374,7 +376,7 @@ def test_a_real_full_disk(
         filler = small / "filler"
         filler.write_bytes(b"\0" * (1800 << 10))
         with pytest.raises(OSError) as info:
-            ovb._write_ir(model, small / "a" / "openvino_model.xml")
+            ove._write_ir(model, small / "a" / "openvino_model.xml")
         assert info.value.errno == errno.ENOSPC
         filler.unlink()
 
@@ -386,12 +388,12 @@ def test_a_real_full_disk(
             filler.write_bytes(b"\0" * (1800 << 10))
             save_model(*args, **kwargs)
 
-        monkeypatch.setattr(ovb.ov, "save_model", fill_then_save)
+        monkeypatch.setattr(ove.ov, "save_model", fill_then_save)
         with pytest.raises(OSError) as info:
-            ovb._write_ir(model, small / "b" / "openvino_model.xml")
+            ove._write_ir(model, small / "b" / "openvino_model.xml")
         assert info.value.errno == errno.ENOSPC
         assert isinstance(info.value.__cause__, RuntimeError)
-        monkeypatch.setattr(ovb.ov, "save_model", save_model)
+        monkeypatch.setattr(ove.ov, "save_model", save_model)
         filler.unlink()
 
         # 3. A whole export on the small disk.
@@ -428,9 +430,9 @@ def test_the_conversion_process_reports_a_full_disk(
             errno.ENOSPC, "No space left on device", str(path), None, "1.7 GB for its unet"
         )
 
-    monkeypatch.setattr(ovb, "_write_ir", disk_full)
+    monkeypatch.setattr(ove, "_write_ir", disk_full)
     monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps(request)))
-    ovb._export_main()
+    ove.export_main()
     line = capsys.readouterr().out.strip().splitlines()[-1]
     assert line.startswith("AICREATIVE_OPENVINO_EXPORT ")
     result = json.loads(line.split(" ", 1)[1])
@@ -439,7 +441,7 @@ def test_the_conversion_process_reports_a_full_disk(
     def finished(*args: Any, **kwargs: Any) -> subprocess.CompletedProcess[str]:
         return subprocess.CompletedProcess(args, 0, stdout=line + "\n", stderr="")
 
-    monkeypatch.setattr(ovb.subprocess, "run", finished)
+    monkeypatch.setattr(ovc.subprocess, "run", finished)
     settings = make_settings(tmp_path / "data", tiny_pipeline_dir, tiny_taesd_dir)
     with pytest.raises(BackendUnavailable, match="disk is full") as info:
         ovb.OpenVINOBackend(settings)  # the default: the export runs in a child
@@ -529,7 +531,7 @@ def test_missing_models_fail_fast_without_a_conversion_process(
     def no_child(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("a conversion process was started")
 
-    monkeypatch.setattr(ovb, "_export_in_child", no_child)
+    monkeypatch.setattr(ovc, "_export_in_child", no_child)
     folder = make_settings(tmp_path / "data", tmp_path / "no-such-model", "x/taesd")
     with pytest.raises(BackendUnavailable, match="openvino: OSError: no model folder"):
         load_backend("openvino", folder)
@@ -689,7 +691,8 @@ def test_auto_without_openvino_picks_diffusers_on_the_cpu(
 ) -> None:
     # openvino not installed: its import fails, as it would.
     monkeypatch.setitem(sys.modules, "openvino", None)
-    monkeypatch.delitem(sys.modules, "aicreative.backends.openvino_backend")
+    for module in ("openvino_backend", "openvino_cache", "openvino_export"):
+        monkeypatch.delitem(sys.modules, f"aicreative.backends.{module}")
     monkeypatch.setattr(backends, "_gpu_device", lambda settings: None)
     use(monkeypatch, diffusers="fake_diffusers")
     choice = create_backend(auto_settings)

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from aicreative import pricing
 from aicreative.backends.base import GenerationRequest
 from aicreative.deliveries import Deliveries
 from aicreative.scheduler import Scheduler
@@ -116,7 +117,7 @@ def test_reload_mid_generation_recovers_the_images_and_balance_agrees(
     chromium: Any, web: WebServer
 ) -> None:
     _slow_with_clock(web)
-    per_image = GenerationRequest("x").cost
+    per_image = pricing.cost(GenerationRequest("x"))
     context = new_context(chromium)
     page = context.new_page()
     try:

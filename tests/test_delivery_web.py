@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from aicreative import Settings, Studio
+from aicreative import Settings, Studio, pricing
 from aicreative.accounts import PasswordHasher
 from aicreative.backends.base import GenerationRequest
 from aicreative.backends.demo import DemoBackend
@@ -80,7 +80,7 @@ def server(start_server: Callable[..., LiveServer], slow_studio: Studio) -> Live
 
 
 def cost_of(count: int) -> int:
-    return GenerationRequest("x", num_images=count).cost
+    return pricing.cost(GenerationRequest("x", num_images=count))
 
 
 def server_function(client: httpx.Client, name: str, data: Any, elem_id: str = "ac-gallery") -> Any:

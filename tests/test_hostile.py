@@ -67,10 +67,11 @@ from aicreative.accounts import (
     validate_email,
     validate_username,
 )
-from aicreative.backends.base import CREDIT_AREA, MAX_IMAGES, MAX_SEED
+from aicreative.backends.base import MAX_IMAGES, MAX_SEED
 from aicreative.backends.demo import DemoBackend
 from aicreative.limits import LoginThrottle
 from aicreative.mail import MemoryMailer
+from aicreative.pricing import CREDIT_AREA
 from aicreative.store import AccountStore
 from aicreative.web.security import COOKIE_NAME
 from aicreative.web.ui import SIZES

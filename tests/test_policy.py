@@ -9,15 +9,8 @@ from pathlib import Path
 import pytest
 
 from aicreative.errors import NotFound, ValidationError
-from aicreative.policy import (
-    CONTACT_PLACEHOLDER,
-    SHIPPED_DIR,
-    PolicyBook,
-    PolicyDocument,
-    announcement_email,
-    format_date,
-    parse_policy,
-)
+from aicreative.policy import SHIPPED_DIR, PolicyBook, announcement_email, format_date
+from aicreative.policy_document import CONTACT_PLACEHOLDER, PolicyDocument, parse_policy
 
 V1_EFFECTIVE = date(2026, 11, 1)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aicreative import GenerationRequest, Studio
+from aicreative import GenerationRequest, Studio, pricing
 from aicreative.accounts import PasswordHasher
 from aicreative.backends.demo import DemoBackend
 from aicreative.errors import (
@@ -158,7 +158,9 @@ def test_random_seed_is_reported(studio: Studio, user: str) -> None:
     ],
 )
 def test_cost(width: int, height: int, count: int, cost: int) -> None:
-    assert GenerationRequest("x", width=width, height=height, num_images=count).cost == cost
+    assert (
+        pricing.cost(GenerationRequest("x", width=width, height=height, num_images=count)) == cost
+    )
 
 
 def test_short_balance_refuses_without_running_backend(settings, hasher) -> None:

@@ -11,12 +11,12 @@ True
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .base import Backend, GenerationRequest, ProgressCallback
+from .common import gpu_device
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -99,17 +99,10 @@ def _gpu_device(settings: Settings) -> str | None:
     """The torch GPU device diffusers would use ("cuda", "mps"), or None.
 
     ``settings.device`` counts: "cpu" means no GPU even where one exists.
-    torch is asked only if it is installed; importing it is the diffusers
-    backend's job.
+    Asked of torch through :func:`.common.gpu_device` (torch only if it is
+    installed, and no backend module loaded for it).
     """
-    if settings.device == "cpu" or importlib.util.find_spec("torch") is None:
-        return None
-    try:
-        module = importlib.import_module("aicreative.backends.diffusers_backend")
-        device = str(module.pick_device(settings.device))
-    except (ImportError, OSError):  # torch present but broken: no GPU for us
-        return None
-    return None if device == "cpu" else device
+    return gpu_device(settings.device)
 
 
 def create_backend(settings: Settings) -> BackendChoice:

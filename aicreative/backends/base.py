@@ -27,18 +27,20 @@ MAX_STEPS = 50
 MAX_GUIDANCE = 20.0
 MAX_SEED = 2**32 - 1
 MAX_IMAGES = 4
-#: One credit buys this many pixels of one image (a started area counts whole).
-CREDIT_AREA = 512 * 512
 
 
 @dataclasses.dataclass(frozen=True)
 class GenerationRequest:
     """What to generate. Validated on creation; raises ValidationError.
 
-    >>> GenerationRequest("a red fox", seed=7).cost
-    1
-    >>> GenerationRequest("a red fox", width=1024, height=1024, num_images=2).cost
-    8
+    What it costs is the studio's rule, in :mod:`aicreative.pricing`.
+
+    >>> GenerationRequest("a red fox", seed=7).image_seeds()
+    [7]
+    >>> GenerationRequest("a red fox", width=100)
+    Traceback (most recent call last):
+    ...
+    aicreative.errors.ValidationError: The width must be a multiple of 64 from 256 to 1024 pixels (got 100).
     """
 
     prompt: str
@@ -107,16 +109,6 @@ class GenerationRequest:
             )
         object.__setattr__(self, "num_images", count)
         object.__setattr__(self, "embed_metadata", bool(self.embed_metadata))
-
-    @property
-    def cost_per_image(self) -> int:
-        """Credits for one image: one per started 512x512 area."""
-        return -(-(self.width * self.height) // CREDIT_AREA)
-
-    @property
-    def cost(self) -> int:
-        """Credits for the whole request."""
-        return self.cost_per_image * self.num_images
 
     def with_seed(self) -> GenerationRequest:
         """This request with a concrete seed (a random one when unset)."""

@@ -28,13 +28,13 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .. import durable
 from .base import Backend, GenerationRequest
 
 if TYPE_CHECKING:
@@ -266,13 +266,4 @@ def _write(path: Path, key: str, decision: dict[str, Any]) -> None:
     data[key] = decision
     data = dict(list(data.items())[-8:])
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".calibration-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    durable.write_bytes(path, json.dumps(data, indent=2).encode("utf-8"))

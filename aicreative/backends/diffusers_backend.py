@@ -1,9 +1,11 @@
 """The diffusers backend: real text-to-image models (sd-turbo by default) through torch.
 
-This module owns everything that touches torch and diffusers; no other module
-of the package imports them. It loads the pipeline once, at construction, and
-reuses it for every request under a lock, because a diffusers pipeline is not
-thread-safe. On a CPU it decodes with the tiny autoencoder (TAESD) by default,
+This module runs the diffusers pipeline. It is the one module that imports
+torch and diffusers when it loads; the OpenVINO modules import them lazily
+(to export, and to draw the same noise), :mod:`.common` asks torch for a GPU
+lazily, and nothing outside ``aicreative.backends`` imports them. It loads
+the pipeline once, at construction, and reuses it for every request under a
+lock, because a diffusers pipeline is not thread-safe. On a CPU it decodes with the tiny autoencoder (TAESD) by default,
 which cuts sd-turbo's 512x512 time from ~32 s to ~9 s on a 2-core machine.
 
 Privacy: the prompt is never logged and images never touch the disk; they go
@@ -15,7 +17,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -27,8 +28,17 @@ if os.environ.get("SPACES_ZERO_GPU"):  # pragma: no cover - only on a ZeroGPU Sp
 import torch  # noqa: E402 - after the ZeroGPU import on purpose
 from diffusers import AutoencoderTiny, AutoPipelineForText2Image  # noqa: E402
 
-from ..errors import AICreativeError, BackendError  # noqa: E402
 from .base import GenerationRequest, ProgressCallback, short_model_name  # noqa: E402
+from .common import (  # noqa: E402
+    GuardedBackend,
+    cache_dir,
+    failure,
+    passes_through,
+    pick_device,
+    report_progress,
+    user_message,
+    wants_tiny_autoencoder,
+)
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -39,24 +49,7 @@ log = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: Environment variables with which an operator already chose a model cache.
-_HF_CACHE_VARS = ("HF_HOME", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE")
-
-
-def pick_device(preference: str) -> str:
-    """The torch device to use: ``auto`` means CUDA, then Apple MPS, then CPU.
-
-    An explicit value ("cuda", "cuda:1", "mps", "cpu") is returned as given;
-    torch reports a device that does not exist when the model moves there.
-    """
-    if preference and preference != "auto":
-        return preference
-    if torch.cuda.is_available():
-        return "cuda"
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return "mps"
-    return "cpu"
+__all__ = ["DiffusersBackend", "create", "pick_device"]
 
 
 def _gpu_wrap(fn: F) -> F:
@@ -74,98 +67,7 @@ def _gpu_wrap(fn: F) -> F:
     return wrapped
 
 
-def _wants_tiny_autoencoder(setting: str, device: str) -> bool:
-    # The full VAE decode is ~3/4 of sd-turbo's time on a CPU; on a GPU it is
-    # cheap and TAESD's slightly softer output is not worth it.
-    return setting == "on" or (setting == "auto" and device == "cpu")
-
-
-def _cache_dir(settings: Settings) -> str | None:
-    """Where hub downloads go: the data dir's model cache, unless the
-    operator chose a Hugging Face cache through its own variables."""
-    if any(os.environ.get(name) for name in _HF_CACHE_VARS):
-        return None
-    return str(settings.model_cache_dir)
-
-
-def _user_message(exc: BaseException) -> str:
-    """A message fit to show a person; it never includes the prompt."""
-    text = str(exc).lower()
-    if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in text:
-        return (
-            "The image model ran out of memory. Try a smaller size or fewer images; "
-            "your credits were refunded."
-        )
-    if type(exc).__module__.split(".")[0] in ("spaces", "gradio"):
-        # ZeroGPU quota and queue errors are written for end users already.
-        return f"The GPU is not available right now: {exc}"
-    return "The image model failed; your credits were refunded. Please try again."
-
-
-#: A backend's work on one request: ``(request, on_progress, progress_errors)``.
-RunRequest = Callable[
-    [GenerationRequest, ProgressCallback | None, list[BaseException]], "list[Image.Image]"
-]
-
-
-def run_guarded(
-    backend: str,
-    lock: threading.Lock,
-    run: RunRequest,
-    request: GenerationRequest,
-    on_progress: ProgressCallback | None,
-    user_message: Callable[[BaseException], str],
-) -> list[Image.Image]:
-    """Run one request under ``lock``, seeded; the failure path of every model backend.
-
-    ``run`` appends to ``progress_errors`` what ``on_progress`` raised, and
-    that (a cancellation) passes through unchanged; any other failure is
-    logged with the prompt redacted and becomes a :class:`BackendError`
-    carrying ``user_message(exc)``.
-    """
-    request = request.with_seed()
-    progress_errors: list[BaseException] = []
-    with lock:
-        try:
-            return run(request, on_progress, progress_errors)
-        except Exception as exc:
-            if progress_errors and exc is progress_errors[0]:
-                raise
-            if isinstance(exc, AICreativeError):
-                # Ours already (a Cancelled that came back from a ZeroGPU
-                # worker is a copy, so the identity test above misses it).
-                raise
-            raise failure(backend, exc, request, user_message(exc)) from exc
-
-
-def failure(
-    backend: str,
-    exc: BaseException,
-    request: GenerationRequest | list[GenerationRequest],
-    message: str,
-) -> BackendError:
-    """Log a backend's failure (prompt redacted) and give the error for the user."""
-    log.error(
-        "%s generation failed: %s: %s\n%s",
-        backend,
-        type(exc).__name__,
-        _redact(str(exc), request),
-        "".join(traceback.format_tb(exc.__traceback__)),
-    )
-    return BackendError(message)
-
-
-def _redact(text: str, request: GenerationRequest | list[GenerationRequest]) -> str:
-    # Library messages rarely quote their input, but a log line must never
-    # carry the prompt, so blank it out if it is there (every prompt of a batch).
-    for one in request if isinstance(request, list) else [request]:
-        for secret in (one.prompt, one.negative_prompt):
-            if secret:
-                text = text.replace(secret, "<prompt>")
-    return text
-
-
-class DiffusersBackend:
+class DiffusersBackend(GuardedBackend):
     """A diffusers text-to-image pipeline, loaded once and shared by all requests."""
 
     name = "diffusers"
@@ -176,15 +78,15 @@ class DiffusersBackend:
         # fp16 halves memory and is the GPUs' fast path; CPUs get fp32 (bf16
         # on the 2-core AVX2 test machine was ~450x slower per convolution).
         self.dtype = torch.float16 if self.device.startswith(("cuda", "mps")) else torch.float32
-        cache_dir = _cache_dir(settings)
+        downloads = cache_dir(settings)
         pipe = AutoPipelineForText2Image.from_pretrained(
-            settings.model_id, dtype=self.dtype, cache_dir=cache_dir
+            settings.model_id, dtype=self.dtype, cache_dir=downloads
         )
         self.uses_tiny_autoencoder = False
-        if _wants_tiny_autoencoder(settings.tiny_autoencoder, self.device):
+        if wants_tiny_autoencoder(settings.tiny_autoencoder, self.device):
             try:
                 pipe.vae = AutoencoderTiny.from_pretrained(
-                    settings.taesd_id, dtype=self.dtype, cache_dir=cache_dir
+                    settings.taesd_id, dtype=self.dtype, cache_dir=downloads
                 )
                 self.uses_tiny_autoencoder = True
             except (OSError, ValueError) as exc:  # missing, offline, or a malformed id
@@ -206,16 +108,6 @@ class DiffusersBackend:
         decoder = " + TAESD" if self.uses_tiny_autoencoder else ""
         self.label = f"{short_model_name(self.model_id)}{decoder} via diffusers on {self.device}"
         log.info("diffusers backend ready: %s (%s)", self.label, self.dtype)
-
-    def generate(
-        self, request: GenerationRequest, on_progress: ProgressCallback | None = None
-    ) -> list[Image.Image]:
-        """Make ``request.num_images`` images; image ``i`` uses ``image_seeds()[i]``.
-
-        Exceptions raised by ``on_progress`` (a cancellation) pass through
-        unchanged; any other failure becomes a :class:`BackendError`.
-        """
-        return run_guarded("diffusers", self._lock, self._run, request, on_progress, _user_message)
 
     @property
     def suggested_max_batch(self) -> int:
@@ -244,11 +136,9 @@ class DiffusersBackend:
             try:
                 return self._run_batch(requests, on_step, progress_errors)
             except Exception as exc:
-                if progress_errors and exc is progress_errors[0]:
+                if passes_through(exc, progress_errors):
                     raise
-                if isinstance(exc, AICreativeError):
-                    raise
-                raise failure("diffusers", exc, requests, _user_message(exc)) from exc
+                raise failure("diffusers", exc, requests, user_message(exc)) from exc
 
     def _run_batch_pipeline(
         self,
@@ -340,13 +230,7 @@ def _step_callback(
     def step_end(
         pipe: Any, step: int, timestep: Any, callback_kwargs: dict[str, Any]
     ) -> dict[str, Any]:
-        if on_progress is not None:
-            try:
-                on_progress(done_before + step + 1, total)
-            except BaseException as exc:
-                # Remembered so that generate() lets it through unwrapped.
-                progress_errors.append(exc)
-                raise
+        report_progress(on_progress, done_before + step + 1, total, progress_errors)
         return callback_kwargs
 
     return step_end

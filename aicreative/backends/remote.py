@@ -35,7 +35,6 @@ it in production. ``HF_HUB_OFFLINE=1`` blocks every call, localhost too.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -55,6 +54,7 @@ except ImportError:  # pragma: no cover - huggingface_hub 1.x
     import httpx as _http  # type: ignore[no-redef]
 
 from ..errors import BackendError
+from ..hosts import is_loopback
 from . import BackendUnavailable
 from .base import GenerationRequest, ProgressCallback
 
@@ -238,17 +238,6 @@ def _is_url(value: str) -> bool:
     return value.startswith(("http://", "https://"))
 
 
-def _is_loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def create(settings: Settings) -> RemoteBackend:
     """Registry factory; BackendUnavailable unless the settings say where to go.
 
@@ -265,7 +254,7 @@ def create(settings: Settings) -> RemoteBackend:
             raise BackendUnavailable(
                 f"remote: AICREATIVE_ENDPOINT_URL must be an http(s) URL (got {endpoint!r})"
             )
-        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        if parts.scheme == "http" and not is_loopback(parts.hostname):
             # Allowed (a private network may be trusted), but said out loud:
             # prompts and the token would travel unencrypted.
             log.warning(

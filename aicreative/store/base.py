@@ -40,6 +40,8 @@ TECHNICAL_FIELDS: tuple[str, ...] = ("account_id", "gallery_salt", "api_tokens")
 #: Every key an API token's entry in ``api_tokens`` may hold: never the secret.
 TOKEN_FIELDS: tuple[str, ...] = ("id", "hash", "name", "created", "last_used", "expires")
 ROLES = ("user", "admin")
+#: What :meth:`AccountStore.change_tokens` applies: the account's API tokens in, the new ones out.
+TokenChange = Callable[[tuple[dict[str, Any], ...]], tuple[dict[str, Any], ...]]
 
 
 def new_random_id(nbytes: int) -> str:
@@ -267,11 +269,7 @@ class AccountStore(abc.ABC):
         """The account holding the API token whose public id is ``token_id``, or None."""
         raise NotImplementedError(f"{type(self).__name__} does not index API tokens")
 
-    def change_tokens(
-        self,
-        account_id: str,
-        change: Callable[[tuple[dict[str, Any], ...]], tuple[dict[str, Any], ...]],
-    ) -> Account:
+    def change_tokens(self, account_id: str, change: TokenChange) -> Account:
         """Replace the account's API tokens by ``change(tokens)``, in one locked step.
 
         One step so that a revoke and a "last used" stamp racing each other

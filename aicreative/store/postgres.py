@@ -26,7 +26,6 @@ transaction only where one step needs several statements).
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import re
 import threading
 import time
@@ -44,7 +43,8 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import Conflict, InsufficientCredits, NotFound, StoreError, ValidationError
-from .base import FIELDS, Account, AccountStore, check_amount, check_record
+from ..hosts import is_loopback
+from .base import FIELDS, Account, AccountStore, TokenChange, check_amount, check_record
 
 #: Key of the advisory lock that serialises migrations across processes
 #: (any constant shared by every process of this app; "AICr" in ASCII).
@@ -290,11 +290,7 @@ class PostgresStore(AccountStore):
             raise self._conflict(exc, str(fields.get("username", username))) from None
         return Account.from_record(merged)
 
-    def change_tokens(
-        self,
-        account_id: str,
-        change: Callable[[tuple[dict[str, Any], ...]], tuple[dict[str, Any], ...]],
-    ) -> Account:
+    def change_tokens(self, account_id: str, change: TokenChange) -> Account:
         with self._conn() as conn, conn.transaction():
             cur = conn.cursor(row_factory=dict_row)
             record = cur.execute(
@@ -566,17 +562,8 @@ def _transport(params: dict[str, Any]) -> tuple[str, bool]:
     if not host or host.startswith("/"):
         return "a local socket", True
     hosts = [h.strip() for h in host.split(",")]
-    if all(_is_loopback(h) for h in hosts):
+    if all(is_loopback(h) for h in hosts):
         return f"loopback ({host})", True
     if sslmode == "require":
         return "TLS (sslmode=require: encrypted, server not verified)", True
     return f"plain over the network to {host} (sslmode={sslmode})", False
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

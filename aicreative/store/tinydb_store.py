@@ -31,7 +31,7 @@ import json
 import os
 import secrets
 import threading
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,14 @@ from tinydb.table import Document
 
 from .. import durable
 from ..errors import Conflict, InsufficientCredits, NotFound, StoreError, ValidationError
-from .base import Account, AccountStore, check_amount, check_record, new_random_id
+from .base import (
+    Account,
+    AccountStore,
+    TokenChange,
+    check_amount,
+    check_record,
+    new_random_id,
+)
 
 TABLE = "accounts"
 TEMP_PREFIX = ".accounts-"
@@ -421,11 +428,7 @@ class TinyDBStore(AccountStore):
             self._set(doc_id, fields)
             return Account.from_record(merged)
 
-    def change_tokens(
-        self,
-        account_id: str,
-        change: Callable[[tuple[dict[str, Any], ...]], tuple[dict[str, Any], ...]],
-    ) -> Account:
+    def change_tokens(self, account_id: str, change: TokenChange) -> Account:
         """Replace the account's API tokens by ``change(tokens)``, in one locked step.
 
         One step so that a revoke and a "last used" stamp racing each other

@@ -25,6 +25,7 @@ from typing import Any
 
 import gradio as gr
 
+from .. import pricing
 from ..backends.base import MAX_GUIDANCE, MAX_IMAGES, MAX_SEED, MAX_STEPS, GenerationRequest
 from ..errors import AICreativeError, Cancelled, PermissionDenied
 from ..policy import format_date
@@ -174,12 +175,11 @@ def cost_text(size: str, count: float, balance: int | None = None, credits_help:
         return (
             f'<p class="ac-cost ac-cost-short" data-testid="cost-line">{html.escape(str(exc))}</p>'
         )
-    line = (
-        f"This costs <b>{plural(request.cost, 'credit')}</b> ({request.cost_per_image} per image)"
-    )
+    cost, per_image = pricing.cost(request), pricing.cost_per_image(request)
+    line = f"This costs <b>{plural(cost, 'credit')}</b> ({per_image} per image)"
     if balance is None:
         return f'<p class="ac-cost" data-testid="cost-line">{line}.</p>'
-    if request.cost <= balance:
+    if cost <= balance:
         return f'<p class="ac-cost" data-testid="cost-line">{line}; you have {balance}.</p>'
     fewer = " Choose fewer or smaller images, or get more credits." if balance else ""
     return (
@@ -193,9 +193,10 @@ def can_afford(size: str, count: float, balance: int) -> bool:
     """Whether the balance covers the request's cost (False for a size off the list)."""
     try:
         width, height = _size(size)
-        cost = GenerationRequest.from_dict(
+        request = GenerationRequest.from_dict(
             {"prompt": "cost", "width": width, "height": height, "num_images": count}
-        ).cost
+        )
+        cost = pricing.cost(request)
     except AICreativeError:
         return False
     return cost <= balance

@@ -1,0 +1,281 @@
+"""The OpenVINO export cache: where an export lives, and writing it safely once.
+
+What this module owns:
+
+* **Where.** The IR goes to ``<data dir>/models/openvino/<name>``, where the
+  name carries the model, the decoder, the batch size, the OpenVINO version
+  and a hash of the sources (see :func:`cache_name`), so a change of any of
+  them makes a new folder.
+* **Writing the cache safely.** The export is written into a temporary
+  folder beside the final one and published with
+  :func:`aicreative.durable.replace_folder` (a crash leaves no half-written
+  cache, only a temporary folder that the next start removes), under a
+  ``filelock.FileLock`` so that two processes starting together export once:
+  the second waits, then loads. A full disk is reported as such
+  (:class:`BackendUnavailable`), and ``auto`` then moves on.
+* **The conversion process.** The export (:mod:`.openvino_export`) runs in a
+  child process by default, so the server's memory never holds the torch
+  pipeline (~5 GB while tracing sd-turbo's UNet; ``benchmarks/README.md``)
+  and an out-of-memory kill takes the child, not the server; this module
+  starts it and reads its result line back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from filelock import FileLock, Timeout
+
+from .. import durable
+from . import BackendUnavailable
+from .base import short_model_name
+from .common import cache_dir
+from .openvino_export import (
+    FORMAT_VERSION,
+    MANIFEST,
+    RESULT_MARK,
+    TinyAutoencoderUnavailable,
+    export_model,
+    is_disk_full,
+    openvino_version,
+)
+
+if TYPE_CHECKING:
+    from ..config import Settings
+
+log = logging.getLogger(__name__)
+
+#: How long a process waits for another one's export before giving up.
+LOCK_TIMEOUT_S = 3600.0
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")[:60] or "model"
+
+
+def _fingerprint(source: str) -> list[Any]:
+    """What identifies a model's content: a local folder's files (name, size,
+    mtime), or a hub id as it is (a new upstream revision keeps the name;
+    delete the cache folder to convert it again)."""
+    path = Path(source)
+    if not path.is_dir():
+        return [source]
+    files = []
+    for file in sorted(path.rglob("*")):
+        relative = file.relative_to(path)
+        # Hidden entries (e.g. huggingface_hub's .cache/) are bookkeeping, not the model.
+        if file.is_file() and not any(part.startswith(".") for part in relative.parts):
+            stat = file.stat()
+            files.append([relative.as_posix(), stat.st_size, stat.st_mtime_ns])
+    return [str(path.resolve()), files]
+
+
+def cache_name(model_id: str, decoder: str, taesd_id: str) -> str:
+    """A file-system-safe folder name for one export.
+
+    ``sd-turbo-taesd-b1-ov2026.4.1-<hash>``: model, decoder, batch size 1 and
+    OpenVINO version for people; the hash covers the full model id (or the
+    folder's files), the TAESD source and the export format. Height and width
+    are not in it: the files leave them free and each size is fixed when it
+    is compiled.
+    """
+    path = Path(model_id)
+    short = path.name if path.is_dir() else model_id.replace("/", "--")
+    key = [FORMAT_VERSION, _fingerprint(model_id), decoder]
+    if decoder == "taesd":
+        key.append(_fingerprint(taesd_id))
+    digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:12]
+    return f"{_slug(short)}-{decoder}-b1-ov{openvino_version()}-{digest}"
+
+
+def cache_folder(settings: Settings, decoder: str) -> Path:
+    """``<data dir>/models/openvino/<cache_name>`` for these settings."""
+    return (
+        Path(settings.model_cache_dir)
+        / "openvino"
+        / cache_name(settings.model_id, decoder, settings.taesd_id)
+    )
+
+
+def _disk_full_message(folder: Path, exc: BaseException | None = None) -> str:
+    try:
+        free = f"{shutil.disk_usage(folder).free / 1e9:.1f} GB free"
+    except OSError:
+        free = "free space unknown"
+    needed = ""
+    if isinstance(exc, OSError) and exc.filename2:
+        needed = f", it needs about {exc.filename2}"
+    log.error("the disk is full: cannot write the OpenVINO model cache in %s", folder)
+    # No server path here: the reason is shown by /healthz and in the UI.
+    return (
+        "openvino: the disk is full: the OpenVINO model cache (<data dir>/models/openvino) "
+        f"cannot be written ({free}{needed}). Free some space or set AICREATIVE_DATA_DIR "
+        "to a bigger disk; nothing was kept from the failed conversion."
+    )
+
+
+def ensure_export(
+    settings: Settings, decoder: str, *, in_subprocess: bool = True
+) -> tuple[Path, bool]:
+    """The export folder for ``settings`` and ``decoder``, converting it if needed.
+
+    Returns ``(folder, exported)``; ``exported`` is False when the cache was
+    already there (or another process wrote it while this one waited).
+    Raises :class:`TinyAutoencoderUnavailable` when TAESD cannot load,
+    :class:`BackendUnavailable` for a full disk, and the loader's own errors
+    (OSError for a missing model) otherwise.
+    """
+    final = cache_folder(settings, decoder)
+    if (final / MANIFEST).is_file():
+        return final, False
+    _check_reachable(settings)
+    parent = final.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        with _export_lock(parent / f"{final.name}.lock"):
+            if (final / MANIFEST).is_file():  # another process wrote it meanwhile
+                return final, False
+            _write_export(settings, decoder, final, in_subprocess)
+            return final, True
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise BackendUnavailable(_disk_full_message(parent, exc)) from exc
+        raise
+
+
+def _check_reachable(settings: Settings) -> None:
+    """Fail at once, in this process, for a model that cannot be loaded: a
+    missing folder, or a hub model that is not cached while the hub is offline
+    (the conversion would start a process only to find that out)."""
+    model = settings.model_id
+    if Path(model).is_dir():
+        return
+    if os.path.isabs(model) or model.startswith((".", "~")) or model.count("/") > 1:
+        raise OSError(f"no model folder at {model}")
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    cached = try_to_load_from_cache(model, "model_index.json", cache_dir=cache_dir(settings))
+    if constants.HF_HUB_OFFLINE and not isinstance(cached, str):
+        raise OSError(f"{model} is not in the model cache and the hub is offline")
+
+
+@contextlib.contextmanager
+def _export_lock(path: Path) -> Iterator[None]:
+    """Hold ``path``'s file lock, saying so in the log when another process has it."""
+    lock = FileLock(str(path))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        log.info("another process is converting the model to OpenVINO; waiting for it")
+        try:
+            lock.acquire(timeout=LOCK_TIMEOUT_S)
+        except Timeout:
+            raise BackendUnavailable(
+                f"openvino: waited {LOCK_TIMEOUT_S:.0f} s for another process to convert "
+                f"the model (lock {path})"
+            ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _write_export(settings: Settings, decoder: str, final: Path, in_subprocess: bool) -> None:
+    """Export into a temporary folder beside ``final``, then move it into place.
+
+    Called under the lock. ``os.replace`` of a folder is atomic on one file
+    system: readers see no export or a whole one.
+    """
+    parent = final.parent
+    _remove_leftovers(parent, final)
+    work = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=parent))
+    started = time.perf_counter()
+    log.info(
+        "converting %s (%s decoder) to OpenVINO once, into %s; this takes minutes on a small CPU",
+        short_model_name(settings.model_id),
+        decoder,
+        final,
+    )
+    try:
+        if in_subprocess:
+            _export_in_child(settings, decoder, work)
+        else:
+            export_model(settings, decoder, work)
+        durable.replace_folder(work, final)
+    except BaseException:
+        # Frees the space at once; a killed process leaves it to the next start.
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    log.info("OpenVINO export written in %.0f s: %s", time.perf_counter() - started, final)
+
+
+def _remove_leftovers(parent: Path, final: Path) -> None:
+    """Remove what a killed export left (called under the lock)."""
+    for stale in durable.remove_orphans(parent, f".{final.name}.tmp-", suffix=""):
+        log.warning("removed an unfinished OpenVINO export: %s", stale)
+    if final.exists():  # a folder without its manifest is not an export
+        shutil.rmtree(final, ignore_errors=True)
+
+
+def _export_in_child(settings: Settings, decoder: str, target: Path) -> None:
+    """Run :func:`export_model` in a fresh Python, so that the torch pipeline's
+    memory (~5 GB for sd-turbo while tracing) is never part of the server's,
+    and an out-of-memory kill takes the child, not the server."""
+    payload = json.dumps(
+        {
+            "data_dir": str(settings.data_dir),
+            "model_id": settings.model_id,
+            "taesd_id": settings.taesd_id,
+            "decoder": decoder,
+            "target": str(target),
+        }
+    )
+    env = dict(os.environ)
+    package_root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+    code = "from aicreative.backends.openvino_export import export_main; export_main()"
+    proc = subprocess.run(  # noqa: S603 - our own interpreter and code
+        [sys.executable, "-c", code],
+        input=payload,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    result = None
+    for line in proc.stdout.splitlines():
+        if line.startswith(RESULT_MARK):
+            result = json.loads(line[len(RESULT_MARK) :])
+    if result is None:
+        tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
+        how = (
+            "was killed (out of memory?)"
+            if proc.returncode in (-9, 137)
+            else f"exited with {proc.returncode}"
+        )
+        log.error("OpenVINO conversion process %s:\n%s", how, proc.stderr[-4000:])
+        raise BackendUnavailable(f"openvino: the conversion process {how}: {tail[0]}")
+    if result["ok"]:
+        return
+    kind, message = result["kind"], result["message"]
+    if kind == "taesd":
+        raise TinyAutoencoderUnavailable(message)
+    if kind == "disk_full":
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target), None, message)
+    if kind == "os":
+        raise OSError(message)
+    raise BackendUnavailable(f"openvino: the conversion failed: {message}")
