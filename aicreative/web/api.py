@@ -165,12 +165,25 @@ def _b64(png: bytes) -> str:
 # the API's shape (OpenAI's under /v1/) ------------------------------------------------
 
 
-@router.post(
-    f"{API_PREFIX}/images",
-    response_model=ImagesResponse,
-    responses=documented_errors(ErrorResponse, 400, 401, 402, 413, 422, 429, 503),
-    summary="Generate images",
-    tags=["images"],
+#: What a generation may answer besides 200.
+GENERATION_ERRORS = (400, 401, 402, 413, 422, 429, 503)
+
+
+def _generation_route(
+    path: str, answer: type[Any], error: type[Any], summary: str, tag: str
+) -> Any:
+    """The decorator of a route that generates: its path, shapes and documented errors."""
+    return router.post(
+        path,
+        response_model=answer,
+        responses=documented_errors(error, *GENERATION_ERRORS),
+        summary=summary,
+        tags=[tag],
+    )
+
+
+@_generation_route(
+    f"{API_PREFIX}/images", ImagesResponse, ErrorResponse, "Generate images", "images"
 )
 async def create_images(
     body: ImagesRequest, request: Request, studio: StudioDep, credentials: Credentials
@@ -227,12 +240,12 @@ async def read_balance(studio: StudioDep, credentials: Credentials) -> Response:
     )
 
 
-@router.post(
+@_generation_route(
     OPENAI_PATH,
-    response_model=OpenAIImagesResponse,
-    responses=documented_errors(OpenAIErrorResponse, 400, 401, 402, 413, 422, 429, 503),
-    summary="Generate images (OpenAI Images API shape)",
-    tags=["openai"],
+    OpenAIImagesResponse,
+    OpenAIErrorResponse,
+    "Generate images (OpenAI Images API shape)",
+    "openai",
 )
 async def openai_images(
     body: OpenAIImagesRequest, request: Request, studio: StudioDep, credentials: Credentials
