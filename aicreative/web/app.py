@@ -1,9 +1,11 @@
 """The app factory: one FastAPI app with the pages, the headers and the Gradio UI.
 
-Owns how the parts are put together: security middleware first, then the
-static files, the server-rendered pages, and the Gradio Blocks mounted at
-``/`` with ``auth_dependency`` so that the app keeps its one cookie and
-every Gradio route asks for a valid session. ``serve`` runs it.
+Owns how the parts are put together: security middleware first, the one
+handler of our errors (:mod:`.refusals`), then the static files, the
+module-level routers (:mod:`.pages`, :mod:`.account`, :mod:`.gallery`,
+:mod:`.api`), and the Gradio Blocks mounted at ``/`` with
+``auth_dependency`` so that the app keeps its one cookie and every Gradio
+route asks for a valid session. ``serve`` runs it.
 """
 
 from __future__ import annotations

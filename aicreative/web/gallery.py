@@ -14,8 +14,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from ..errors import AICreativeError
-from .deps import StudioDep
-from .security import COOKIE_NAME, same_origin
+from .deps import StudioDep, current_account
+from .security import same_origin
 
 NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
 router = APIRouter()
@@ -27,8 +27,7 @@ async def gallery_key(request: Request, studio: StudioDep) -> JSONResponse:
         return JSONResponse({"detail": "Not from this site."}, 403, headers=NO_STORE)
     try:
         # Any failure, a failing store's too, is "log in again": the page retries later.
-        user = studio.user_from_session(request.cookies.get(COOKIE_NAME))
-        key = studio.gallery_key(user.username)
+        key = studio.gallery_key(current_account(request).username)
     except AICreativeError:
         return JSONResponse({"detail": "Please log in again."}, 401, headers=NO_STORE)
     return JSONResponse(key.as_dict(), headers=NO_STORE)
