@@ -18,7 +18,8 @@ import pytest
 
 from aicreative import Settings, Studio
 from aicreative.mail import MemoryMailer
-from aicreative.web.security import COOKIE_NAME, FORM_BODY_LIMIT
+from aicreative.web.body_limits import FORM_BODY_LIMIT
+from aicreative.web.security import COOKIE_NAME
 
 from .fixtures_server import (
     PASSWORD,

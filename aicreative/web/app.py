@@ -1,9 +1,11 @@
 """The app factory: one FastAPI app with the pages, the headers and the Gradio UI.
 
-Owns how the parts are put together: security middleware first, then the
-static files, the server-rendered pages, and the Gradio Blocks mounted at
-``/`` with ``auth_dependency`` so that the app keeps its one cookie and
-every Gradio route asks for a valid session. ``serve`` runs it.
+Owns how the parts are put together: security middleware first, the one
+handler of our errors (:mod:`.refusals`), then the static files, the
+module-level routers (:mod:`.pages`, :mod:`.account`, :mod:`.gallery`,
+:mod:`.api`), and the Gradio Blocks mounted at ``/`` with
+``auth_dependency`` so that the app keeps its one cookie and every Gradio
+route asks for a valid session. ``serve`` runs it.
 """
 
 from __future__ import annotations
@@ -23,21 +25,15 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
 from ..config import Settings
-from ..errors import AICreativeError, StoreError
-from ..studio import PublicAccount, Studio
-from .account import build_account_router
+from ..errors import StoreError
+from ..studio import Studio
+from . import account, gallery, pages
 from .api import add_api
-from .gallery import build_gallery_router
-from .pages import build_router, csrf_binding
-from .security import (
-    COOKIE_NAME,
-    BodyLimit,
-    GradioSessionGuard,
-    LoginFirst,
-    SecurityMiddleware,
-    StoreUnavailable,
-    TrustedHosts,
-)
+from .body_limits import BodyLimit
+from .deps import account_of, csrf_binding
+from .gradio_guard import GradioSessionGuard
+from .refusals import add_refusals
+from .security import LoginFirst, SecurityMiddleware, StoreUnavailable, TrustedHosts
 from .ui import build_ui
 
 log = logging.getLogger(__name__)
@@ -114,43 +110,41 @@ def create_app(studio: Studio | None = None, settings: Settings | None = None) -
     app.state.settings = settings
     # The REST API for scripts (/api/v1, /v1/images/generations): Bearer tokens only.
     add_api(app, studio)
+    add_refusals(app)
 
     # Roles come from the store; the setting grants admin to accounts that
     # exist now, once, and the grant is stored (a later sign-up gets nothing).
     studio.apply_admin_setting()
 
-    def session_account(request: Request) -> PublicAccount | None:
-        """The session's account; None when there is none. A failing store
-        raises on, so that a valid cookie is not cleared for it (503 instead)."""
-        try:
-            return studio.user_from_session(request.cookies.get(COOKIE_NAME))
-        except StoreError:
-            raise
-        except AICreativeError:
-            return None
+    built: list[gr.Blocks] = []  # the UI, built below; its functions are read per request
+    _add_middleware(app, studio, settings, built)
+    app.mount("/ac-static", StaticFiles(directory=STATIC), name="ac-static")
+    app.include_router(pages.router)
+    app.include_router(account.router)
+    app.include_router(gallery.router)
+    built.append(_mount_ui(app, studio))
+    _unknown_api_is_404(app)
+    return app
+
+
+def _add_middleware(
+    app: FastAPI, studio: Studio, settings: Settings, built: list[gr.Blocks]
+) -> None:
+    """The middleware, in order. ``built`` will hold the Gradio UI (built after)."""
 
     def session_user(request: Request) -> str | None:
-        account = session_account(request)
+        account = account_of(studio, request)
         return account.username if account else None
 
     def session_identity(request: Request) -> str | None:
         """The account id of the session: what Gradio's ids are bound to."""
-        account = session_account(request)
+        account = account_of(studio, request)
         return account.account_id if account else None
-
-    def gradio_user(request: Request) -> str | None:
-        # Inside Gradio nothing may raise: its error answers could quote the message.
-        try:
-            return session_user(request)
-        except StoreError as exc:
-            log.error("the account store failed: %s", exc)
-            return None
 
     # Starlette runs the last added outermost: headers, then a failing
     # store's 503, then the host check, the session guard, the log-in redirect.
     app.add_middleware(LoginFirst, user_of=session_user, settings=settings, front="/welcome")
     # Each Gradio session hash and event id answers only the account that owns it.
-    built: list[gr.Blocks] = []  # the UI, built below; its functions are read per request
     app.add_middleware(
         GradioSessionGuard,
         user_of=session_identity,
@@ -161,16 +155,24 @@ def create_app(studio: Studio | None = None, settings: Settings | None = None) -
     # Every body judged (size, no multipart, no uploads) before anything reads it.
     app.add_middleware(BodyLimit)
     app.add_middleware(SecurityMiddleware, settings=settings)
-    app.mount("/ac-static", StaticFiles(directory=STATIC), name="ac-static")
-    app.include_router(build_router(studio))
-    app.include_router(build_account_router(studio))
-    app.include_router(build_gallery_router(studio, settings))
+
+
+def _mount_ui(app: FastAPI, studio: Studio) -> gr.Blocks:
+    """Mount the Gradio UI at ``/``, behind the app's session cookie."""
+
+    def gradio_user(request: Request) -> str | None:
+        # Inside Gradio nothing may raise: its error answers could quote the message.
+        try:
+            account = account_of(studio, request)
+        except StoreError as exc:
+            log.error("the account store failed: %s", exc)
+            return None
+        return account.username if account else None
 
     def csrf_for(request: gr.Request) -> str:
-        return studio.tokens.csrf(csrf_binding(request.request, studio.tokens))  # type: ignore[arg-type]
+        return studio.tokens.csrf(csrf_binding(request.request, studio.tokens))
 
     blocks = build_ui(studio, csrf_for)
-    built.append(blocks)
     gr.mount_gradio_app(
         app,
         blocks,
@@ -190,8 +192,7 @@ def create_app(studio: Studio | None = None, settings: Settings | None = None) -
         head=HEAD,
         favicon_path=str(STATIC / "favicon.svg"),
     )
-    _unknown_api_is_404(app)
-    return app
+    return blocks
 
 
 #: Seconds between sweeps of held results past their time (refunds happen then).

@@ -13,27 +13,21 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from ..config import Settings
 from ..errors import AICreativeError
-from ..studio import Studio
-from .security import COOKIE_NAME, same_origin
+from .deps import StudioDep, current_account
+from .security import same_origin
 
 NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
+router = APIRouter()
 
 
-def build_gallery_router(studio: Studio, settings: Settings) -> APIRouter:
-    """The router with ``GET /gallery-key``."""
-    router = APIRouter()
-
-    @router.get("/gallery-key")
-    async def gallery_key(request: Request) -> JSONResponse:
-        if not same_origin(request, settings, require=True):
-            return JSONResponse({"detail": "Not from this site."}, 403, headers=NO_STORE)
-        try:
-            user = studio.user_from_session(request.cookies.get(COOKIE_NAME))
-            key = studio.gallery_key(user.username)
-        except AICreativeError:
-            return JSONResponse({"detail": "Please log in again."}, 401, headers=NO_STORE)
-        return JSONResponse(key.as_dict(), headers=NO_STORE)
-
-    return router
+@router.get("/gallery-key")
+async def gallery_key(request: Request, studio: StudioDep) -> JSONResponse:
+    if not same_origin(request, studio.settings, require=True):
+        return JSONResponse({"detail": "Not from this site."}, 403, headers=NO_STORE)
+    try:
+        # Any failure, a failing store's too, is "log in again": the page retries later.
+        key = studio.gallery_key(current_account(request).username)
+    except AICreativeError:
+        return JSONResponse({"detail": "Please log in again."}, 401, headers=NO_STORE)
+    return JSONResponse(key.as_dict(), headers=NO_STORE)

@@ -36,7 +36,6 @@ import re
 import socket
 import threading
 import time
-from types import TracebackType
 from typing import TYPE_CHECKING, Literal
 
 import httpx
@@ -180,13 +179,8 @@ class InlineApp:
     def __enter__(self) -> InlineApp:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()  # whatever ended the block: the server never outlives it
 
     def _repr_html_(self) -> str:
         if not self.running:

@@ -1,24 +1,21 @@
-"""HTTP security: the session cookie, headers, origin checks and client facts.
+"""HTTP security: the session cookie, headers, origin and host checks, client facts.
 
 Owns how the one login cookie is set and cleared, the security headers on
 every response (CSP, HSTS under HTTPS, frame ancestors), the check that a
-state-changing request comes from this site's own pages, and how the
-scheme and client address are read (proxy headers only when trusted).
+state-changing request comes from this site's own pages, the trusted-host
+check, how the scheme and client address are read (proxy headers only when
+trusted), the failing store's 503 and the log-in redirect at ``/``. Body
+limits are :mod:`.body_limits`'s; Gradio's session ids, :mod:`.gradio_guard`'s.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from starlette.datastructures import Headers
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..config import Settings
@@ -318,12 +315,11 @@ class SecurityMiddleware:
 UNAVAILABLE = "AI Creative is temporarily unavailable. Please try again in a few minutes."
 
 
-class StoreUnavailable:
-    """Answers 503 "temporarily unavailable" when the account store fails.
+class HTTPMiddleware:
+    """A pure ASGI middleware for HTTP requests: other scopes pass straight through.
 
-    The store's message is for the operator (it names the file and its
-    path): it goes to the log, never into a response. Handlers let a
-    :class:`~aicreative.errors.StoreError` rise to here.
+    Subclasses write :meth:`http`; pure ASGI (not Starlette's
+    ``BaseHTTPMiddleware``) so that streamed answers are not buffered.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -333,32 +329,61 @@ class StoreUnavailable:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
+        await self.http(scope, receive, send)
 
-        async def tracking(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer or pass on one HTTP request."""
+        raise NotImplementedError
 
-        try:
-            await self.app(scope, receive, tracking)
-        except StoreError as exc:
+
+class StoreUnavailable(HTTPMiddleware):
+    """Answers 503 "temporarily unavailable" when the account store fails.
+
+    The store's message is for the operator (it names the file and its
+    path): it goes to the log, never into a response. Handlers let a
+    :class:`~aicreative.errors.StoreError` rise to here.
+    """
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        def unavailable(exc: Exception) -> Response:
             log.error("the account store failed: %s", exc)
-            if started:
-                raise
-            response = PlainTextResponse(
+            return PlainTextResponse(
                 UNAVAILABLE,
                 status_code=503,
                 headers={"retry-after": "60", "cache-control": "no-store"},
             )
-            await response(scope, receive, send)
+
+        await answer_unless_started(self.app, scope, receive, send, StoreError, unavailable)
 
 
-#: Gradio routes this app never uses and that write a session's values (the
-#: prompt, the images) to disk: ``deep_link`` saves them under
-#: GRADIO_TEMP_DIR/deep_links/ and any logged-in user may ask for any session.
-GRADIO_REFUSED_PATHS = frozenset({"/gradio_api/deep_link", "/gradio_api/deep_link/"})
+async def answer_unless_started(
+    app: ASGIApp,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    catch: type[Exception],
+    answer: Callable[[Exception], Response],
+) -> None:
+    """Run ``app``; an error of type ``catch`` gets ``answer(exc)`` as the response.
+
+    ``answer`` is called for every such error (it may log it); once the app's
+    own answer has begun, nothing else can be sent, so the error rises on.
+    """
+    started = False
+
+    async def tracking(message: Message) -> None:
+        nonlocal started
+        if message["type"] == "http.response.start":
+            started = True
+        await send(message)
+
+    try:
+        await app(scope, receive, tracking)
+    except catch as exc:
+        response = answer(exc)
+        if started:
+            raise
+        await response(scope, receive, send)
 
 
 class LoginFirst:
@@ -396,330 +421,3 @@ class LoginFirst:
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
-
-
-class GradioSessionGuard:
-    """Binds Gradio's session hashes and event ids to the user who used them first.
-
-    Gradio 6.31 checks that a caller is logged in, not that the session hash
-    or event id named in a request is the caller's own: any logged-in user
-    who learns another's event id reads that user's results (prompt and
-    images) from ``/gradio_api/call/<api>/<event_id>``, and with a session
-    hash from ``/gradio_api/queue/data``. This middleware remembers who owns
-    each id (a session hash when first named by a logged-in user, an event
-    id when Gradio hands it out) and answers 404 to anyone else.
-    """
-
-    PREFIX = "/gradio_api/"
-    #: Larger request bodies are refused (Gradio's own inputs here are a few
-    #: KB; uploads are multipart and off in this app).
-    MAX_BODY = 1 << 20
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        user_of: Callable[[Request], str | None],
-        max_ids: int = 100_000,
-        known_fn: Callable[[int], bool] | None = None,
-    ) -> None:
-        self.app = app
-        self.user_of = user_of
-        #: Whether Gradio has a function of this index (an unknown one made it answer 500).
-        self.known_fn = known_fn
-        self.max_ids = max_ids
-        self._owners: OrderedDict[str, str] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def _claim(self, key: str, user: str) -> bool:
-        """True when ``user`` owns ``key`` (taking it when nobody does)."""
-        with self._lock:
-            owner = self._owners.get(key)
-            if owner is None:
-                self._owners[key] = user
-                while len(self._owners) > self.max_ids:
-                    self._owners.popitem(last=False)
-                return True
-            self._owners.move_to_end(key)
-            return owner == user
-
-    def _owns(self, key: str, user: str) -> bool:
-        with self._lock:
-            return self._owners.get(key) == user
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "") if scope["type"] == "http" else ""
-        if not path.startswith(self.PREFIX):
-            await self.app(scope, receive, send)
-            return
-        if path in GRADIO_REFUSED_PATHS:
-            await JSONResponse({"detail": "Not Found"}, 404)(scope, receive, send)
-            return
-        request = Request(scope)
-        parts = [p for p in path[len(self.PREFIX) :].split("/") if p]
-        sessions = list(request.query_params.getlist("session_hash"))
-        events: list[str] = []
-        if parts and parts[0] in ("heartbeat", "stream") and len(parts) >= 2:
-            # heartbeat/{session}, stream/{session}/... (GET), stream/{event_id} (POST)
-            (events if scope["method"] == "POST" else sessions).append(parts[1])
-        if parts and parts[0] == "call" and scope["method"] == "GET":
-            # call/{api}/{event_id} and call/v2/{api}/{event_id}
-            if len(parts) == 3 or (len(parts) == 4 and parts[1] == "v2"):
-                events.append(parts[-1])
-
-        body: bytes | None = None
-        content_type = request.headers.get("content-type", "").lower()
-        form = content_type.startswith(("multipart/", "application/x-www-form-urlencoded"))
-        if scope["method"] == "POST" and form and parts[:1] == ["component_server"]:
-            # A form body here could name any session; this app uploads nothing.
-            await JSONResponse({"detail": "Unsupported"}, 415)(scope, receive, send)
-            return
-        if scope["method"] == "POST" and not form:
-            # FastAPI reads a body without a content type as JSON too.
-            body, more = b"", True
-            while more and len(body) <= self.MAX_BODY:
-                message = await receive()
-                if message["type"] != "http.request":
-                    break
-                body += message.get("body", b"")
-                more = message.get("more_body", False)
-            if len(body) > self.MAX_BODY:
-                await JSONResponse({"detail": "Too large"}, 413)(scope, receive, send)
-                return
-            if self.known_fn is not None and not _fn_index_ok(body, self.known_fn):
-                await JSONResponse({"detail": "No such API endpoint."}, 404)(scope, receive, send)
-                return
-            named = _ids_in_json(body)
-            sessions += named.get("session_hash", [])
-            events += named.get("event_id", [])
-
-        user = self.user_of(request) if sessions or events or parts[:1] == ["call"] else None
-        if sessions or events:
-            if user is None:
-                await JSONResponse({"detail": "Not authenticated"}, 401)(scope, receive, send)
-                return
-            if not all(self._claim(s, user) for s in sessions) or not all(
-                self._owns(e, user) for e in events
-            ):
-                await JSONResponse({"detail": "Not Found"}, 404)(scope, receive, send)
-                return
-
-        if body is not None:
-            replayed = False
-
-            async def receive_again() -> Message:
-                nonlocal replayed
-                if not replayed:
-                    replayed = True
-                    return {"type": "http.request", "body": body, "more_body": False}
-                return await receive()
-
-            downstream_receive: Receive = receive_again
-        else:
-            downstream_receive = receive
-
-        hands_out_ids = (
-            scope["method"] == "POST"
-            and user is not None
-            and (parts[:1] == ["call"] or parts[:2] == ["queue", "join"])
-        )
-        if user is None or not hands_out_ids:
-            await _ending_streams_cleanly(self.app, scope, downstream_receive, send)
-            return
-
-        # Hold the (small JSON) answer until its event id is recorded, so that
-        # the caller's next request already finds it.
-        start: Message | None = None
-        chunks: list[bytes] = []
-
-        async def record_then_send(message: Message) -> None:
-            nonlocal start
-            if message["type"] == "http.response.start":
-                start = message
-                return
-            if message["type"] != "http.response.body" or start is None:
-                await send(message)
-                return
-            chunks.append(message.get("body", b""))
-            if message.get("more_body", False):
-                return
-            answer = b"".join(chunks)
-            if start.get("status") == 200:
-                for event_id in _ids_in_json(answer).get("event_id", []):
-                    self._claim(event_id, user)
-            await send(start)
-            await send({"type": "http.response.body", "body": answer, "more_body": False})
-
-        await self.app(scope, downstream_receive, record_then_send)
-
-
-async def _ending_streams_cleanly(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
-    """Run ``app``; when it fails after its answer began, end that answer properly.
-
-    Gradio's event streams send an error event and then raise (for an
-    unknown session hash, say). Raised that late, the exception can only
-    cut the connection mid-stream, so the client loses the clean end of a
-    message it already has. Failures before the answer began still raise.
-    """
-    started = finished = False
-
-    async def tracking(message: Message) -> None:
-        nonlocal started, finished
-        if message["type"] == "http.response.start":
-            started = True
-        elif message["type"] == "http.response.body" and not message.get("more_body", False):
-            finished = True
-        await send(message)
-
-    try:
-        await app(scope, receive, tracking)
-    except Exception as exc:
-        if not started:
-            raise
-        # The type only: Gradio's messages can quote what a request held.
-        log.warning("a Gradio stream at %s ended with %s", scope.get("path"), type(exc).__name__)
-        if not finished:
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
-def _fn_index_ok(raw: bytes, known_fn: Callable[[int], bool]) -> bool:
-    """False when the JSON names a number ``fn_index`` that Gradio has no function for.
-
-    Gradio looks the index up unchecked (``fns[body.fn_index]``), so -1 or a
-    large number was a KeyError and a 500. Values that are not numbers are
-    left to its own validation (a 422).
-    """
-    try:
-        data = json.loads(raw or b"null")
-    except ValueError:
-        return True
-    if not isinstance(data, dict) or "fn_index" not in data:
-        return True
-    value = data["fn_index"]
-    if isinstance(value, str):
-        try:
-            value = int(value.strip())
-        except ValueError:
-            return True
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return True
-    if isinstance(value, float) and not value.is_integer():
-        return True
-    return known_fn(int(value))
-
-
-def _ids_in_json(raw: bytes) -> dict[str, list[str]]:
-    """The ``session_hash`` and ``event_id`` strings at the top of a JSON object."""
-    try:
-        data = json.loads(raw or b"null")
-    except ValueError:
-        return {}
-    if not isinstance(data, dict):
-        return {}
-    return {
-        key: [data[key]]
-        for key in ("session_hash", "event_id")
-        if isinstance(data.get(key), str) and data[key]
-    }
-
-
-#: Largest body of the server-rendered forms (a password is at most 4 KB).
-FORM_BODY_LIMIT = 16 << 10
-#: Largest body anywhere else: Gradio's JSON calls (a prompt, a few numbers).
-DEFAULT_BODY_LIMIT = 1 << 20
-#: The server-rendered forms (urlencoded, no file): the small limit applies.
-FORM_PATHS = ("/login", "/signup", "/logout", "/forgot", "/reset", "/account/")
-#: Gradio's upload routes: this app takes no uploads, so they do not exist here
-#: (a logged-in user could otherwise create files with chosen names in its temp folder).
-UPLOAD_PATHS = frozenset(
-    {"/gradio_api/upload", "/gradio_api/upload_progress", "/gradio_api/process_recording"}
-)
-
-
-class BodyTooLarge(StarletteHTTPException):
-    """Raised from ``receive`` when a streamed body passes its limit."""
-
-    def __init__(self) -> None:
-        super().__init__(413, "Request body too large.")
-
-
-def _normal_path(path: str) -> str:
-    """The path as routing will see it: no repeated or trailing slashes."""
-    while "//" in path:
-        path = path.replace("//", "/")
-    return path.rstrip("/") or "/"
-
-
-def body_limit_for(path: str) -> int:
-    """The body limit of a path: small for the forms, 1 MB elsewhere."""
-    normal = _normal_path(path)
-    if any(normal == p.rstrip("/") or normal.startswith(p.rstrip("/") + "/") for p in FORM_PATHS):
-        return FORM_BODY_LIMIT
-    return DEFAULT_BODY_LIMIT
-
-
-class BodyLimit:
-    """Judges a request body before it is read.
-
-    Pure ASGI, in front of every route: a declared ``Content-Length`` over
-    the path's limit is refused (413) at once; a chunked body is counted as
-    it streams and refused when it passes the limit, so no more than the
-    limit is ever read. ``multipart/*`` bodies are refused everywhere (415):
-    no route of this app takes a file, and Starlette's parser would spool a
-    file part to the temp folder before any route could refuse it. Gradio's
-    upload routes answer 404.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path = _normal_path(scope.get("path", ""))
-        if path in UPLOAD_PATHS:
-            await JSONResponse({"detail": "Not Found"}, 404)(scope, receive, send)
-            return
-        headers = Headers(scope=scope)
-        if headers.get("content-type", "").lower().lstrip().startswith("multipart/"):
-            await PlainTextResponse("This site takes no uploads.", 415)(scope, receive, send)
-            return
-        limit = body_limit_for(path)
-        declared = headers.get("content-length")
-        if declared is not None:
-            if not declared.strip().isdigit():
-                await PlainTextResponse("Bad Content-Length.", 400)(scope, receive, send)
-                return
-            if int(declared) > limit:
-                await PlainTextResponse("Request body too large.", 413)(scope, receive, send)
-                return
-        received = 0
-        started = False
-
-        async def counted() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise BodyTooLarge()
-            return message
-
-        async def tracking(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, counted, tracking)
-        except BodyTooLarge:
-            # Raised where no exception handler answered it (a middleware reading).
-            if started:
-                raise
-            await PlainTextResponse("Request body too large.", 413)(scope, receive, send)
-
-
-#: Gradio routes this app never uses and that write a session's values (the
-#: prompt, the images) to disk: ``deep_link`` saves them under
-#: GRADIO_TEMP_DIR/deep_links/ and any logged-in user may ask for any session.

@@ -10,7 +10,6 @@ list shows name, dates and expiry, never a hash.
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 import gradio as gr
@@ -18,6 +17,7 @@ from gradio.context import Context
 
 from ..errors import AICreativeError
 from ..studio import Studio
+from .rendering import fragment
 
 #: Expiry choices offered (days; 0 means none).
 EXPIRY_CHOICES: list[tuple[str, int]] = [
@@ -42,23 +42,18 @@ def _day(stamp: Any) -> str:
 
 def token_table(tokens: list[dict[str, Any]]) -> str:
     """The user's tokens as an HTML table (escaped), or a line saying there are none."""
-    if not tokens:
-        return '<p class="ac-tokens-none" data-testid="token-list">No API tokens.</p>'
-    rows = "".join(
-        "<tr>"
-        f"<td>{html.escape(str(t['name']))}</td>"
-        f"<td><code>{html.escape(str(t['id']))}</code></td>"
-        f"<td>{html.escape(_day(t['created']))}</td>"
-        f"<td>{html.escape(_day(t['last_used']))}</td>"
-        f"<td>{'expired ' if t['expired'] else ''}{html.escape(_day(t['expires']) if t['expires'] else 'no expiry')}</td>"
-        "</tr>"
+    rows = [
+        {
+            "name": t["name"],
+            "id": t["id"],
+            "created": _day(t["created"]),
+            "last_used": _day(t["last_used"]),
+            "expired": t["expired"],
+            "expires": _day(t["expires"]) if t["expires"] else "no expiry",
+        }
         for t in tokens
-    )
-    return (
-        '<table class="ac-tokens" data-testid="token-list"><thead><tr><th>Name</th><th>Id</th>'
-        "<th>Created (UTC)</th><th>Last used</th><th>Expires</th></tr></thead>"
-        f"<tbody>{rows}</tbody></table>"
-    )
+    ]
+    return str(fragment("token_list.html", tokens=rows))
 
 
 def _choices(tokens: list[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -66,10 +61,7 @@ def _choices(tokens: list[dict[str, Any]]) -> list[tuple[str, str]]:
 
 
 def _status(message: str, kind: str = "info") -> str:
-    return (
-        f'<div class="ac-status ac-status-{kind}" data-testid="token-status">'
-        f"{html.escape(message)}</div>"
-    )
+    return str(fragment("status.html", message=message, kind=kind, testid="token-status"))
 
 
 class TokenHandlers:
