@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .public_account import PublicAccount
     from .studio import Studio
 
+# Logged as the Studio, as before these modules were split from it (log filters stay).
 log = logging.getLogger("aicreative.studio")
 
 

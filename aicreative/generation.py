@@ -28,6 +28,7 @@ from .scheduler import WaitCallback
 if TYPE_CHECKING:
     from .studio import Studio
 
+# Logged as the Studio, as before these modules were split from it (log filters stay).
 log = logging.getLogger("aicreative.studio")
 
 #: The request's settings that travel with the images to the browser's gallery.

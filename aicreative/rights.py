@@ -22,6 +22,7 @@ from .store import Account
 if TYPE_CHECKING:
     from .studio import Studio
 
+# Logged as the Studio, as before these modules were split from it (log filters stay).
 log = logging.getLogger("aicreative.studio")
 
 NOT_STORED = (

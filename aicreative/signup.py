@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .mail import Mailer
     from .studio import Studio
 
+# Logged as the Studio, as before these modules were split from it (log filters stay).
 log = logging.getLogger("aicreative.studio")
 
 P = ParamSpec("P")

@@ -28,7 +28,6 @@ Nothing in this module writes a prompt or an image anywhere, logs included.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,8 +53,6 @@ if TYPE_CHECKING:
     from .policy import Notice, PolicyBook, PolicyDocument
 
 __all__ = ["GenerationResult", "PublicAccount", "Studio"]
-
-log = logging.getLogger(__name__)
 
 
 class Studio:

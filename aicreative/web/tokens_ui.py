@@ -3,7 +3,7 @@
 Owns the Gradio components and handlers of that section only; the rules
 (hash only, limits, expiry, what a token may do) are the Studio's. The
 section is built by :func:`build_token_section` inside the Account tab
-(one line in ``ui.py``). The new token's secret reaches the page once, as
+(one line in ``ui/account_tab.py``). The new token's secret reaches the page once, as
 the value of a read-only textbox (text in a response, never a file); the
 list shows name, dates and expiry, never a hash.
 """
