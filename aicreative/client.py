@@ -28,12 +28,10 @@ Errors are those of :mod:`aicreative.errors` where one fits
 from __future__ import annotations
 
 import base64
-import dataclasses
-import html
 import io
 import time
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
@@ -45,9 +43,7 @@ from .errors import (
     Throttled,
     ValidationError,
 )
-
-if TYPE_CHECKING:
-    from PIL import Image
+from .results import PaidImages
 
 __all__ = ["Client", "InvalidToken", "RemoteResult", "ServerUnavailable"]
 
@@ -65,28 +61,8 @@ class ServerUnavailable(AICreativeError):
     status_code = 503
 
 
-@dataclasses.dataclass
-class RemoteResult:
-    """What a generation on the server gave back."""
-
-    images: list[Image.Image]
-    png: list[bytes]
-    seeds: list[int]
-    cost: int
-    balance: int
-    backend: str
-
-    def _repr_html_(self) -> str:
-        tiles = "".join(
-            f'<figure style="display:inline-block;margin:4px"><img style="max-width:256px" '
-            f'src="data:image/png;base64,{base64.b64encode(png).decode()}" alt="image {i + 1}">'
-            f"<figcaption>seed {seed}</figcaption></figure>"
-            for i, (png, seed) in enumerate(zip(self.png, self.seeds, strict=True))
-        )
-        return (
-            f"<div><p>{self.cost} credit(s), balance {self.balance} &middot; "
-            f"{html.escape(self.backend)}</p>{tiles}</div>"
-        )
+class RemoteResult(PaidImages):
+    """What a generation on the server gave back (see :class:`~aicreative.results.PaidImages`)."""
 
 
 class Client:

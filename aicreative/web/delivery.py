@@ -15,9 +15,9 @@ from typing import Any
 
 import gradio as gr
 
-from ..errors import AICreativeError
+from ..errors import StoreError
 from ..studio import Studio
-from .security import COOKIE_NAME
+from .deps import account_of
 
 
 def _client_connected() -> bool:
@@ -73,12 +73,11 @@ def _session_account(studio: Studio, request: Any) -> tuple[str, str] | None:
     session is read here, from the app's one cookie, never from the call's data.
     """
     raw = getattr(request, "request", None) or request
-    cookies = getattr(raw, "cookies", None) or {}
     try:
-        user = studio.user_from_session(cookies.get(COOKIE_NAME))
-        return user.username, user.account_id
-    except AICreativeError:
+        user = account_of(studio, raw)
+    except StoreError:  # a server function answers "nothing here", not a 503
         return None
+    return None if user is None else (user.username, user.account_id)
 
 
 def delivery_functions(studio: Studio) -> list[Any]:

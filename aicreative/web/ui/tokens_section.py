@@ -3,7 +3,7 @@
 Owns the Gradio components and handlers of that section only; the rules
 (hash only, limits, expiry, what a token may do) are the Studio's. The
 section is built by :func:`build_token_section` inside the Account tab
-(one line in ``ui.py``). The new token's secret reaches the page once, as
+(one line in ``ui/account_tab.py``). The new token's secret reaches the page once, as
 the value of a read-only textbox (text in a response, never a file); the
 list shows name, dates and expiry, never a hash.
 """
@@ -15,9 +15,10 @@ from typing import Any
 import gradio as gr
 from gradio.context import Context
 
-from ..errors import AICreativeError
-from ..studio import Studio
-from .rendering import fragment
+from ...errors import AICreativeError
+from ...studio import Studio
+from ..rendering import fragment
+from .parts import status_html, user_of
 
 #: Expiry choices offered (days; 0 means none).
 EXPIRY_CHOICES: list[tuple[str, int]] = [
@@ -27,13 +28,6 @@ EXPIRY_CHOICES: list[tuple[str, int]] = [
     ("1 year", 365),
     ("No expiry", 0),
 ]
-
-
-def _user(request: gr.Request) -> str:
-    username = getattr(request, "username", None)
-    if not username:
-        raise AICreativeError("Your session has ended. Please log in again.")
-    return str(username)
 
 
 def _day(stamp: Any) -> str:
@@ -60,10 +54,6 @@ def _choices(tokens: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return [(f"{t['name']} ({t['id']})", str(t["id"])) for t in tokens]
 
 
-def _status(message: str, kind: str = "info") -> str:
-    return str(fragment("status.html", message=message, kind=kind, testid="token-status"))
-
-
 class TokenHandlers:
     """The section's event handlers (plain methods: tests call them without Blocks)."""
 
@@ -71,11 +61,11 @@ class TokenHandlers:
         self.studio = studio
 
     def view(self, request: gr.Request) -> tuple[Any, ...]:
-        tokens = self.studio.api_token_list(_user(request))
+        tokens = self.studio.api_token_list(user_of(request))
         return token_table(tokens), gr.update(choices=_choices(tokens), value=None)
 
     def create(self, name: str, days: Any, request: gr.Request) -> tuple[Any, ...]:
-        username = _user(request)
+        username = user_of(request)
         try:
             lifetime = int(days or 0) or None
             new = self.studio.create_api_token(username, name, lifetime)
@@ -86,7 +76,7 @@ class TokenHandlers:
                 gr.update(value="", visible=False),
                 token_table(tokens),
                 gr.update(choices=_choices(tokens)),
-                _status(message, "error"),
+                status_html(message, "error", testid="token-status"),
                 gr.update(),
             )
         tokens = self.studio.api_token_list(username)
@@ -94,14 +84,15 @@ class TokenHandlers:
             gr.update(value=new.token, visible=True),
             token_table(tokens),
             gr.update(choices=_choices(tokens), value=None),
-            _status(
-                f"Token {new.info['name']!r} created. Copy it now: it is shown only this once."
+            status_html(
+                f"Token {new.info['name']!r} created. Copy it now: it is shown only this once.",
+                testid="token-status",
             ),
             "",
         )
 
     def revoke(self, token_id: str | None, request: gr.Request) -> tuple[Any, ...]:
-        username = _user(request)
+        username = user_of(request)
         if not token_id:
             message, kind = "Choose the token to revoke.", "error"
         else:
@@ -114,7 +105,7 @@ class TokenHandlers:
         return (
             token_table(tokens),
             gr.update(choices=_choices(tokens), value=None),
-            _status(message, kind),
+            status_html(message, kind, testid="token-status"),
             gr.update(value="", visible=False),
         )
 
