@@ -9,8 +9,8 @@ removing the temp files or folders a writer that died left behind.
 
 Used by the TinyDB account store, the privacy-policy book, the OpenVINO
 export cache and the CPU calibration cache (no other module renames a file
-into place); ``tests/test_store.py`` kills a writer mid-stream 50 times to
-check it, and ``tests/test_durable.py`` checks the pieces.
+into place); ``tests/unit/test_store.py`` kills a writer mid-stream 50 times to
+check it, and ``tests/unit/test_durable.py`` checks the pieces.
 
 """
 

@@ -7,7 +7,7 @@ outputs, no execution counts, stable cell ids, so a re-run makes no diff).
     python notebooks/make_notebooks.py           # (re)write the notebooks
     python notebooks/make_notebooks.py --check   # exit 1 if they are out of date
 
-CI executes them with nbclient (``tests/test_notebooks.py``) on the demo
+CI executes them with nbclient (``tests/notebooks/test_notebooks.py``) on the demo
 backend and on a tiny random pipeline built inside the notebook.
 """
 

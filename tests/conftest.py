@@ -56,7 +56,7 @@ def settings(tmp_path: Path) -> Settings:
         secret_key="test-secret-key-0123456789abcdef",
         backend="demo",
         signup_credits=10,
-        # Credits at once; tests/test_abuse.py turns confirmation on and tests it.
+        # Credits at once; tests/http/test_abuse.py turns confirmation on and tests it.
         confirm_email=False,
     )
 

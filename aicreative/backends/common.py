@@ -16,7 +16,7 @@ Owns, for the diffusers and OpenVINO backends (and the registry's GPU probe):
 Importing this module imports no model library: torch is imported inside
 :func:`pick_device` only, so the registry can probe for a GPU without loading
 a backend module. Only the ``aicreative.backends`` package imports torch,
-diffusers or OpenVINO (``tests/test_layers.py`` checks it).
+diffusers or OpenVINO (``tests/unit/test_layers.py`` checks it).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ Owns :data:`FIELDS` (everything a record may hold, and nothing else),
 :class:`AccountStore`, the interface the Studio talks to. The backends
 (TinyDB file or memory in :mod:`.tinydb_store`, PostgreSQL in
 :mod:`.postgres`) implement it and are checked by the same contract tests
-(``tests/test_store.py``). Nothing here imports a database library.
+(``tests/unit/test_store.py``). Nothing here imports a database library.
 """
 
 from __future__ import annotations

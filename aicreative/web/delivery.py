@@ -26,7 +26,7 @@ def _client_connected() -> bool:
     Gradio marks an event dead (``alive = False``) when its stream closes (a
     reload, a closed tab, a cut network) and then drops its answer, so an
     event seen dead here never delivers. Private API of Gradio 6.31, read in
-    this one place (``tests/test_delivery_web.py`` fails if it stops working);
+    this one place (``tests/http/test_delivery_web.py`` fails if it stops working);
     when it cannot be read, the answer is "connected": the result is then
     still held for the next page load but not refunded on expiry, so the
     mistake can cost a refund, never give an image away.

@@ -1,0 +1,175 @@
+"""CPU calibration: the fastest configuration is measured once per machine and cached.
+
+Stand-in backends (the demo backend made slower by a known amount) check the
+decision, the cache and its key; the last test runs the real thing on the
+tiny pipeline: OpenVINO's conversion and diffusers' loading, timed and
+cached in the data dir.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aicreative.backends import BackendUnavailable, calibration, create_backend
+from aicreative.backends.calibration import Candidate, choose, choose_for_settings
+from aicreative.backends.demo import DemoBackend
+from aicreative.config import Settings
+
+pytestmark = [
+    # Library noise, not ours (see tests/unit/test_backends_diffusers.py).
+    pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning"),
+]
+
+
+class Timed(DemoBackend):
+    def __init__(self, name: str, seconds: float) -> None:
+        self.name, self.label, self.seconds = name, f"fake {name}", seconds
+
+    def generate(self, request: Any, on_progress: Any = None) -> Any:
+        time.sleep(self.seconds)
+        return super().generate(request, on_progress)
+
+
+def fakes(built: list[str], **speeds: float) -> list[Candidate]:
+    def build(name: str, seconds: float) -> Any:
+        def make() -> Timed:
+            built.append(name)
+            return Timed(name, seconds)
+
+        return make
+
+    return [Candidate(name, build(name, secs)) for name, secs in speeds.items()]
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setattr(calibration, "cpu_flags", lambda: ("Test CPU 9000", "avx2 avx512f"))
+    return Settings(data_dir=tmp_path, backend="auto")
+
+
+def test_the_fastest_wins_and_the_figures_are_kept(settings: Settings) -> None:
+    built: list[str] = []
+    options = fakes(built, slow=0.06, fast=0.01, middle=0.03)
+    backend, decision = choose(settings, options)
+    assert backend.name == "fast" and decision.winner == "fast"
+    assert decision.seconds["fast"] < decision.seconds["middle"] < decision.seconds["slow"]
+    # Each was built once to measure, then the winner again to serve.
+    assert built == ["slow", "fast", "middle", "fast"]
+    summary = decision.summary()
+    assert re.match(
+        r"fast measured fastest here \(0\.0\d s/image; slow 0\.\d\d s, middle 0\.0\d s\)", summary
+    ), summary
+    cache = json.loads((Path(settings.data_dir) / calibration.CACHE_FILE).read_text())
+    (entry,) = cache.values()
+    assert entry["winner"] == "fast" and set(entry["seconds"]) == {"slow", "fast", "middle"}
+
+
+def test_the_next_start_reads_the_decision_and_builds_only_the_winner(
+    settings: Settings,
+) -> None:
+    choose(settings, fakes([], slow=0.05, fast=0.01))
+    built: list[str] = []
+    # Speeds swapped: a re-measurement would pick "slow"; the cache must not measure.
+    backend, decision = choose(settings, fakes(built, slow=0.0, fast=0.05))
+    assert decision.cached and backend.name == "fast" and built == ["fast"]
+    assert "cached from" in decision.summary()
+
+
+def test_another_cpu_or_library_version_measures_again(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    choose(settings, fakes([], slow=0.05, fast=0.01))
+    monkeypatch.setattr(calibration, "cpu_flags", lambda: ("Test CPU 9000", "avx2 avx512_bf16"))
+    built: list[str] = []
+    _, decision = choose(settings, fakes(built, slow=0.0, fast=0.05))
+    assert not decision.cached and decision.winner == "slow"
+    monkeypatch.setattr(calibration, "_version", lambda name: "99.0")
+    _, again = choose(settings, fakes(built, slow=0.05, fast=0.0))
+    assert not again.cached and again.winner == "fast"
+
+
+def test_a_candidate_that_cannot_load_is_skipped_and_said(settings: Settings) -> None:
+    def broken() -> Any:
+        raise BackendUnavailable("openvino: a package is missing (openvino)")
+
+    options = [Candidate("openvino-f32", broken), *fakes([], diffusers=0.01)]
+    backend, decision = choose(settings, options)
+    assert backend.name == "diffusers"
+    assert "could not load: openvino-f32: openvino: a package is missing" in decision.summary()
+    with pytest.raises(BackendUnavailable, match="no CPU backend could load"):
+        choose(settings, [Candidate("openvino-f32", broken)])
+
+
+def test_bf16_is_a_candidate_only_with_native_bf16(settings: Settings) -> None:
+    names = [c.name for c in calibration.candidates(settings, bf16=False)]
+    assert names == ["openvino-f32", "diffusers"]
+    names = [c.name for c in calibration.candidates(settings, bf16=True)]
+    assert names == ["openvino-bf16", "openvino-f32", "diffusers"]
+    assert calibration.has_native_bf16("avx2 avx512_bf16")
+    assert calibration.has_native_bf16("amx_bf16 amx_tile")
+    assert not calibration.has_native_bf16("avx2 avx512f avx512_vnni")
+
+
+def test_the_precision_setting_skips_measuring(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[str] = []
+
+    def fake_load(name: str, s: Settings) -> Any:
+        seen.append(f"{name}:{s.cpu_precision}")
+        return Timed(name, 0.0)
+
+    monkeypatch.setattr("aicreative.backends.load_backend", fake_load)
+    forced = Settings(data_dir=settings.data_dir, backend="auto", cpu_precision="f32")
+    backend, why = choose_for_settings(forced)
+    assert seen == ["openvino:f32"] and why == "OpenVINO in f32, set by AICREATIVE_CPU_PRECISION"
+    assert not (Path(settings.data_dir) / calibration.CACHE_FILE).exists()
+
+
+def test_settings_refuse_an_unknown_precision(tmp_path: Path) -> None:
+    from aicreative.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="cpu_precision"):
+        Settings(data_dir=tmp_path, cpu_precision="int4")
+
+
+@pytest.mark.slow
+def test_real_calibration_on_the_tiny_pipeline(
+    tiny_pipeline_dir: Path,
+    tiny_taesd_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """OpenVINO (converted for real) against diffusers, timed, cached, then read back."""
+    pytest.importorskip("openvino")
+    from tests.model_backend_contract import offline
+
+    offline(monkeypatch)
+    monkeypatch.setattr(calibration, "cpu_flags", lambda: ("test CPU", "avx2"))
+    monkeypatch.setattr(
+        calibration, "CALIBRATION_REQUEST", {"prompt": "x", "seed": 1, "width": 256, "height": 256}
+    )
+    settings = Settings(
+        data_dir=tmp_path,
+        backend="auto",
+        device="cpu",
+        model_id=str(tiny_pipeline_dir),
+        taesd_id=str(tiny_taesd_dir),
+    )
+    choice = create_backend(settings)
+    assert choice.name in ("openvino", "diffusers")
+    assert (
+        "measured fastest here" in choice.reason and "s/image measured here" in choice.backend.label
+    )
+    cache = json.loads((tmp_path / calibration.CACHE_FILE).read_text())
+    (entry,) = cache.values()
+    assert set(entry["seconds"]) == {"openvino-f32", "diffusers"}
+    assert choice.name == entry["winner"].split("-")[0]
+    again = create_backend(settings)
+    assert again.name == choice.name and "cached from" in again.reason
