@@ -182,17 +182,18 @@ def submit_form(
     origin: str | None = "self",
     token: str | None = "form",
     headers: dict[str, str] | None = None,
+    form_headers: dict[str, str] | None = None,
 ) -> httpx.Response:
     """GET the form (``form_path``, else ``path``), POST ``data`` with its CSRF token.
 
     ``origin="self"`` sends the server's own origin; None sends no Origin.
     ``token="form"`` uses the form's token; None leaves it out; any other
-    string is sent as the token. ``headers`` are added to the POST. The
-    response is not followed.
+    string is sent as the token. ``headers`` are added to the POST,
+    ``form_headers`` to the GET. The response is not followed.
     """
     fields = dict(data)
     if token == "form":
-        page = client.get(form_path or path)
+        page = client.get(form_path or path, headers=form_headers)
         assert page.status_code == 200, f"GET {form_path or path}: {page.status_code}"
         fields["csrf_token"] = csrf_token(page.text)
     elif token is not None:
@@ -206,9 +207,13 @@ def submit_form(
 
 
 def signup_response(
-    client: httpx.Client, username: str, email: str | None = None, password: str = PASSWORD
+    client: httpx.Client,
+    username: str,
+    email: str | None = None,
+    password: str = PASSWORD,
+    **options: Any,
 ) -> httpx.Response:
-    """POST the sign-up form (not followed)."""
+    """POST the sign-up form (not followed); ``options`` go to :func:`submit_form`."""
     return submit_form(
         client,
         "/signup",
@@ -218,6 +223,7 @@ def signup_response(
             "password": password,
             "password2": password,
         },
+        **options,
     )
 
 

@@ -16,23 +16,7 @@ from aicreative.web.security import COOKIE_NAME
 
 from ..conftest import PASSWORD, free_port
 from ..fixtures_mail import self_signed_cert
-from ..fixtures_server import csrf_token, gradio_call, login, signup, submit_form
-
-
-def form_signup(client, origin: str, username: str = "ada"):
-    page = client.get("/signup")
-    return client.post(
-        "/signup",
-        data={
-            "csrf_token": csrf_token(page.text),
-            "username": username,
-            "email": f"{username}@example.org",
-            "password": PASSWORD,
-            "password2": PASSWORD,
-        },
-        headers={"origin": origin},
-        follow_redirects=False,
-    )
+from ..fixtures_server import csrf_token, gradio_call, login, signup, signup_response, submit_form
 
 
 def test_https_server_sends_hsts_and_secure_cookie(
@@ -69,7 +53,7 @@ def test_https_server_sends_hsts_and_secure_cookie(
                     assert time.monotonic() < deadline
                     time.sleep(0.05)
             assert health.headers["strict-transport-security"].startswith("max-age=31536000")
-            response = form_signup(client, url)
+            response = signup_response(client, "ada", origin=url)
             assert response.status_code == 303
             cookie = response.headers["set-cookie"]
             assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
@@ -83,7 +67,7 @@ def test_https_server_sends_hsts_and_secure_cookie(
 def test_plain_http_has_no_hsts_and_no_secure(live_server) -> None:
     client = live_server.client()
     assert "strict-transport-security" not in client.get("/healthz").headers
-    response = form_signup(client, live_server.url)
+    response = signup_response(client, "ada", origin=live_server.url)
     assert "Secure" not in response.headers["set-cookie"]
 
 
@@ -93,22 +77,18 @@ def test_forwarded_proto_only_when_trusted(
 ) -> None:
     settings.trust_proxy = trusted
     settings.allowed_hosts = ["testserver"]  # TestClient's Host
-    client = TestClient(create_app(studio, settings), base_url="http://testserver")
+    client = TestClient(
+        create_app(studio, settings), base_url="http://testserver", follow_redirects=False
+    )
     headers = {"x-forwarded-proto": "https"}
     health = client.get("/healthz", headers=headers)
     assert ("strict-transport-security" in health.headers) is trusted
-    page = client.get("/signup", headers=headers)
-    response = client.post(
-        "/signup",
-        data={
-            "csrf_token": csrf_token(page.text),
-            "username": "ada",
-            "email": "ada@example.org",
-            "password": PASSWORD,
-            "password2": PASSWORD,
-        },
-        headers={**headers, "origin": "https://testserver" if trusted else "http://testserver"},
-        follow_redirects=False,
+    response = signup_response(
+        client,
+        "ada",
+        headers=headers,
+        form_headers=headers,
+        origin="https://testserver" if trusted else "http://testserver",
     )
     assert response.status_code == 303
     assert ("Secure" in response.headers["set-cookie"]) is trusted
@@ -120,22 +100,14 @@ def test_spaces_iframe_cookie_and_frame_ancestors(
     monkeypatch.setenv("SPACE_ID", "someone/ai-creative")
     settings.trust_proxy = True
     settings.allowed_hosts = ["testserver"]  # TestClient's Host
-    client = TestClient(create_app(studio, settings), base_url="http://testserver")
+    client = TestClient(
+        create_app(studio, settings), base_url="http://testserver", follow_redirects=False
+    )
     headers = {"x-forwarded-proto": "https"}
     csp = client.get("/login", headers=headers).headers["content-security-policy"]
     assert "frame-ancestors 'self' https://huggingface.co https://*.hf.space" in csp
-    page = client.get("/signup", headers=headers)
-    response = client.post(
-        "/signup",
-        data={
-            "csrf_token": csrf_token(page.text),
-            "username": "ada",
-            "email": "ada@example.org",
-            "password": PASSWORD,
-            "password2": PASSWORD,
-        },
-        headers={**headers, "origin": "https://testserver"},
-        follow_redirects=False,
+    response = signup_response(
+        client, "ada", headers=headers, form_headers=headers, origin="https://testserver"
     )
     cookie = response.headers["set-cookie"]
     for part in ("SameSite=none", "Secure", "Partitioned", "HttpOnly"):
