@@ -223,7 +223,7 @@ def check_database(settings: Settings) -> Check:
             "several machines set AICREATIVE_DATABASE_URL)",
         )
     from .store import FIELDS
-    from .store.postgres import inspect, redact
+    from .store.postgres_schema import inspect, redact
 
     report = inspect(settings.database_url)
     where = redact(settings.database_url)

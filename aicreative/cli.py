@@ -133,7 +133,7 @@ def cmd_policy_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_store_migrate(args: argparse.Namespace, settings: Settings) -> int:
-    from .store.postgres import redact
+    from .store.postgres_schema import redact
     from .store.transfer import copy_to_postgres
 
     source = Path(args.source) if args.source else settings.store_path

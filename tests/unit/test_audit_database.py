@@ -41,7 +41,7 @@ def test_an_unmigrated_database_fails(pg_url: str, tmp_path: Path) -> None:
         check = check_database(settings(tmp_path, pg_url))
         assert not check.ok and "start the app once" in check.detail
     finally:
-        from aicreative.store.postgres import LATEST_VERSION
+        from aicreative.store.postgres_schema import LATEST_VERSION
 
         with psycopg.connect(pg_url, autocommit=True) as conn:
             conn.execute(
@@ -70,6 +70,6 @@ def test_an_unreachable_database_fails_without_the_password(tmp_path: Path) -> N
     ],
 )
 def test_transport_judgement(params: dict[str, str], ok: bool) -> None:
-    from aicreative.store.postgres import _transport
+    from aicreative.store.postgres_schema import _transport
 
     assert _transport(params)[1] is ok

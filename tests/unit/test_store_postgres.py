@@ -175,7 +175,7 @@ def empty_db(pg_database: str):
 
 
 def test_processes_starting_together_migrate_once(empty_db: str) -> None:
-    from aicreative.store.postgres import LATEST_VERSION, migrate
+    from aicreative.store.postgres_schema import LATEST_VERSION, migrate
 
     results: list[tuple[int, int]] = []
     errors: list[BaseException] = []
@@ -201,7 +201,7 @@ def test_processes_starting_together_migrate_once(empty_db: str) -> None:
 
 
 def test_a_newer_schema_stops_an_old_app(empty_db: str) -> None:
-    from aicreative.store.postgres import LATEST_VERSION, migrate
+    from aicreative.store.postgres_schema import LATEST_VERSION, migrate
 
     migrate(empty_db)
     _query(
@@ -374,7 +374,7 @@ def test_counters_are_exact_under_concurrency(pg) -> None:
 
 
 def test_redact() -> None:
-    from aicreative.store.postgres import redact
+    from aicreative.store.postgres_schema import redact
 
     assert redact("postgresql://u:pw@h/db") == "postgresql://u:***@h/db"
     assert redact("host=h password=pw dbname=d") == "host=h password=*** dbname=d"
