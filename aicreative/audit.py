@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import TextIO
 
 from .config import PLACEHOLDER_SECRETS, SECRET_FILE, Settings
+from .hosts import is_loopback
 
 #: Signatures of the image formats a generation could leave behind.
 IMAGE_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF8")
 MIN_SECRET = 32
-LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ def check_transport(settings: Settings) -> Check:
 
 def _reachable_from_outside(settings: Settings) -> bool:
     """Whether the server listens beyond this machine (or runs on Spaces)."""
-    return settings.on_spaces or settings.listen_host not in LOOPBACK
+    return settings.on_spaces or not is_loopback(settings.listen_host)
 
 
 def check_public_address(settings: Settings) -> Check:
