@@ -8,7 +8,6 @@ returns 1 when any failed. It reads the deployment; it changes nothing.
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.metadata
 import os
 import stat
@@ -47,7 +46,7 @@ def _mode(path: Path) -> int:
 
 def check_secret_key(settings: Settings) -> Check:
     name = "secret key"
-    key = settings.secret_key
+    key = settings.secret_key.get_secret_value()
     source = "AICREATIVE_SECRET_KEY"
     path = Path(settings.data_dir) / SECRET_FILE
     if not key and path.exists():
@@ -157,7 +156,7 @@ def check_analytics(settings: Settings) -> Check:
     from .web.app import create_app
 
     # A copy without the admin list: the in-memory store has none of those accounts.
-    quiet = dataclasses.replace(settings, admin_usernames=[])
+    quiet = settings.replace(admin_usernames=[])
     studio = Studio(AccountStore.memory(), DemoBackend(), settings=quiet, secret_key="x" * 48)
     app = create_app(studio, quiet)
     blocks = _mounted_blocks(app)
@@ -228,7 +227,7 @@ def check_records(settings: Settings) -> Check:
 def check_database(settings: Settings) -> Check:
     """The account database of a deployment with several app processes."""
     name = "account database"
-    if not settings.database_url:
+    if not settings.database_url.get_secret_value():
         return Check(
             name,
             True,
@@ -238,8 +237,8 @@ def check_database(settings: Settings) -> Check:
     from .store import FIELDS
     from .store.postgres import inspect, redact
 
-    report = inspect(settings.database_url)
-    where = redact(settings.database_url)
+    report = inspect(settings.database_url.get_secret_value())
+    where = redact(settings.database_url.get_secret_value())
     if not report.reachable:
         return Check(name, False, report.error)
     problems = []

@@ -168,11 +168,7 @@ if HAVE_DIFFUSERS:
 
 # %%
 if HAVE_DIFFUSERS:
-    import dataclasses
-
-    taesd_settings = dataclasses.replace(
-        tiny_settings, tiny_autoencoder="on", taesd_id=str(taesd_dir)
-    )
+    taesd_settings = tiny_settings.replace(tiny_autoencoder="on", taesd_id=str(taesd_dir))
     with_taesd = run("diffusers + TAESD", "diffusers", taesd_settings)
     assert with_taesd.uses_tiny_autoencoder and not tiny.uses_tiny_autoencoder
 
@@ -189,7 +185,7 @@ if not HAVE_DIFFUSERS or importlib.util.find_spec("openvino") is None:
     print("skipped openvino: needs pip install .[openvino] and the diffusers extra")
 else:
     try:
-        run("openvino", "openvino", dataclasses.replace(tiny_settings, backend="openvino"))
+        run("openvino", "openvino", tiny_settings.replace(backend="openvino"))
     except BackendUnavailable as exc:
         print("skipped openvino:", exc)
 

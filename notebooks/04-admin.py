@@ -151,9 +151,7 @@ assert studio.balance("bob") == 10
 # file between processes).
 
 # %%
-import dataclasses
-
-configured = Studio.from_settings(dataclasses.replace(settings, admin_usernames=["cyd"]))
+configured = Studio.from_settings(settings.replace(admin_usernames=["cyd"]))
 print("listed, before the start:", configured.is_admin("cyd"))
 print("promoted at start:", configured.apply_admin_setting())
 # Stored in the shared file: this Studio sees the role too.
