@@ -56,7 +56,7 @@ def _mode(path: Path) -> int:
 
 def check_secret_key(settings: Settings) -> Check:
     name = "secret key"
-    key = settings.secret_key
+    key = settings.secret_key.get_secret_value()
     source = "AICREATIVE_SECRET_KEY"
     path = Path(settings.data_dir) / SECRET_FILE
     if not key and path.exists():
@@ -215,7 +215,7 @@ def check_records(settings: Settings) -> Check:
 def check_database(settings: Settings) -> Check:
     """The account database of a deployment with several app processes."""
     name = "account database"
-    if not settings.database_url:
+    if not settings.database_url.get_secret_value():
         return Check(
             name,
             True,
@@ -225,8 +225,8 @@ def check_database(settings: Settings) -> Check:
     from .store import FIELDS
     from .store.postgres_schema import inspect, redact
 
-    report = inspect(settings.database_url)
-    where = redact(settings.database_url)
+    report = inspect(settings.database_url.get_secret_value())
+    where = redact(settings.database_url.get_secret_value())
     if not report.reachable:
         return Check(name, False, report.error)
     problems = []

@@ -1,22 +1,38 @@
 """Settings: every option of AI Creative in one typed object.
 
-Each option has a default and one line of help, and is read from an
-``AICREATIVE_<NAME>`` environment variable. ``Settings.from_env()`` builds
-one; tests build their own with ``Settings(...)``. Nothing is read or
-written at import time.
+Each option has a default and one line of help (the string under it), and is
+read from an ``AICREATIVE_<NAME>`` environment variable; list options from
+one comma-separated variable. The parsing is pydantic-settings'; the rules
+between options, and their error messages, are ours (``ValidationError``).
+Secrets are ``SecretStr``: no ``repr()``, ``str()`` or log line shows them,
+and code that uses one calls ``.get_secret_value()``.
+
+``Settings.from_env()`` builds one; tests build their own with
+``Settings(...)`` (keyword arguments only, no environment read) and copy one
+with ``settings.replace(...)``. ``Settings.help()`` is the table the README
+lists (a test checks). Nothing is read or written at import time.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import secrets
 import stat
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Annotated, Any
 from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import ValidationError as PydanticValidationError
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from .errors import ValidationError
 
@@ -29,6 +45,8 @@ GALLERY_SECRET_FILE = "gallery_secret"  # noqa: S105 - a file name, not a secret
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev", "test", "xxx"})
 #: Hosts always answered unless AICREATIVE_ALLOWED_HOSTS says otherwise (local use).
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+#: The options held as SecretStr: never in repr(), str(), logs or error messages.
+SECRETS = frozenset({"database_url", "secret_key", "gallery_secret", "hf_token", "smtp_password"})
 BACKEND_CHOICES = ("auto", "demo", "diffusers", "openvino", "remote")
 #: The privacy policy (v2, section 3) promises that a finished image waits in
 #: memory for its browser no longer than this; the setting may only shorten it.
@@ -43,166 +61,179 @@ def default_data_dir() -> Path:
     return Path("data")
 
 
-def _opt(default: Any, help: str, *, secret: bool = False, **kw: Any) -> Any:
-    """A setting's field: its default and one line of help.
+class _EnvSource(EnvSettingsSource):
+    """pydantic-settings' environment source over a given mapping (tests pass their own).
 
-    ``secret=True`` keeps the value out of ``repr()`` and ``str()`` of the
-    settings (so no log line or traceback prints it); it is used as usual.
+    Names match without regard to case, as pydantic-settings does by default.
     """
-    if secret:
-        kw["repr"] = False
-    if isinstance(default, (list, dict, set)):
-        return dataclasses.field(
-            default_factory=lambda: type(default)(default), metadata={"help": help}, **kw
-        )
-    return dataclasses.field(default=default, metadata={"help": help}, **kw)
+
+    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]) -> None:
+        self._env = env
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {key.lower(): value for key, value in self._env.items()}
 
 
-@dataclasses.dataclass
-class Settings:
+#: A list setting read from one comma-separated variable (``a, b``), not JSON.
+CommaList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
     """All options. Build from the environment with :meth:`from_env`.
+
+    ``Settings(...)`` takes keyword arguments only and reads no environment;
+    assignments are validated like the constructor's. Secrets are
+    :class:`~pydantic.SecretStr`, so ``repr()``, ``str()`` and logs never show
+    them; ``.get_secret_value()`` where one is used.
 
     >>> Settings(backend="demo").backend
     'demo'
+    >>> Settings(secret_key="a-long-random-signing-key")
+    Settings(..., secret_key=SecretStr('**********'), ...)
     """
 
-    data_dir: Path = _opt(
-        None,
-        "Folder for the account store, secret key and model cache (default /data if writable, else ./data).",
-    )
-    database_url: str = _opt(
-        "",
-        "PostgreSQL account store (postgresql://user@host/db) shared by several app processes; "
-        "unset: the TinyDB file in the data dir.",
-    )
-    secret_key: str = _opt(
-        "",
-        "Key that signs sessions and links; generated once into the data dir when unset.",
-        secret=True,
-    )
-    gallery_secret: str = _opt(
-        "",
-        "Key the gallery keys are derived from (apart from secret_key; rotating it makes every "
-        "gallery unreadable); generated once into the data dir when unset.",
-    )
-    backend: str = _opt("auto", "Image backend: auto, demo, diffusers, openvino or remote.")
-    model_id: str = _opt(
-        "stabilityai/sd-turbo",
-        "Model for the diffusers/openvino/remote backends: a hub id or a local folder.",
-    )
-    tiny_autoencoder: str = _opt(
-        "auto", "Decode with the tiny autoencoder (TAESD): auto (on CPU), on or off."
-    )
-    taesd_id: str = _opt("madebyollin/taesd", "The tiny autoencoder: a hub id or a local folder.")
-    device: str = _opt(
-        "auto", "Torch device for diffusers: auto (CUDA, then MPS, then CPU), cuda, mps or cpu."
-    )
-    cpu_precision: str = _opt(
-        "auto", "OpenVINO precision on a CPU: auto (measured once on this machine), bf16 or f32."
-    )
-    hf_token: str = _opt(
-        "", "Hugging Face token for the remote backend (or HF_TOKEN).", secret=True
-    )
-    endpoint_url: str = _opt("", "URL of a dedicated inference endpoint for the remote backend.")
-    remote_timeout: float = _opt(120.0, "Seconds to wait for the remote backend before giving up.")
-    demo_step_delay: float = _opt(
-        0.0, "Seconds the demo backend waits per step (to try slow generations; tests)."
-    )
-    signup_credits: int = _opt(10, "Credits granted to each new account.")
-    confirm_email: bool = _opt(
-        True,
-        "Grant the sign-up credits only once the email is confirmed by a one-use link "
-        "(off: at once, for demos and tests).",
-    )
-    signups_per_address: int = _opt(
-        5, "Sign-ups allowed from one client address per hour (the rest wait)."
-    )
-    throttle_max_keys: int = _opt(
-        100_000, "Most keys (names, addresses) the in-memory throttle counters remember."
-    )
-    delivery_minutes: float = _opt(
-        30.0,
-        "Minutes (at most 30, as the privacy policy says) a finished image may wait in server "
-        "memory, never on disk, for its browser; refunded after if it never reached it.",
-    )
-    delivery_max_per_account: int = _opt(
-        20, "Finished results waiting for their browser, at most, per account."
-    )
-    delivery_max_mb_per_account: int = _opt(
-        64, "Memory (MB) for finished images waiting for their browser, per account."
-    )
-    delivery_max_results: int = _opt(
-        1000, "Finished results waiting for their browser, at most, all accounts together."
-    )
-    delivery_max_mb: int = _opt(
-        256, "Memory (MB) for finished images waiting for their browser, all accounts together."
-    )
-    admin_usernames: list[str] = _opt(
-        [],
-        "Comma-separated existing accounts made admin at server start (stored; later sign-ups get nothing).",
-    )
-    session_days: float = _opt(14.0, "Days a login session lasts.")
-    host: str = _opt("", "Address to listen on (default 127.0.0.1; 0.0.0.0 on Spaces).")
-    port: int = _opt(7860, "Port to listen on.")
-    ssl_certfile: str = _opt("", "TLS certificate file; with ssl_keyfile the server speaks HTTPS.")
-    ssl_keyfile: str = _opt("", "TLS private key file.")
-    trust_proxy: bool = _opt(
-        False, "Trust X-Forwarded-Proto/For from a TLS proxy (on Spaces: yes)."
-    )
-    public_url: str = _opt(
-        "",
-        "The site's public address for emailed links (on Spaces: https://SPACE_HOST); unset: no links mailed.",
-    )
-    allowed_hosts: list[str] = _opt(
-        [],
-        "Comma-separated host names the server answers (*.example.org allowed); "
-        "default: the public address's host, localhost, 127.0.0.1.",
-    )
-    smtp_host: str = _opt("", "SMTP server; unset means emails are printed to the console.")
-    smtp_port: int = _opt(587, "SMTP port.")
-    smtp_security: str = _opt("starttls", "SMTP security: starttls, tls (implicit) or none.")
-    smtp_user: str = _opt("", "SMTP user name.")
-    smtp_password: str = _opt("", "SMTP password.", secret=True)
-    mail_from: str = _opt("AI Creative <no-reply@localhost>", "Sender address of emails.")
-    contact_email: str = _opt(
-        "privacy@aicreative.example",
-        "Address for privacy questions and requests, shown on the site.",
-    )
-    policy_dir: str = _opt(
-        "", "Folder of privacy policy versions (default: the ones shipped in the package)."
-    )
-    credits_help: str = _opt(
-        "",
-        "How users get more credits, shown when they run short and on the Account tab: text, or an https:// or mailto: link.",
-    )
-    log_level: str = _opt(
-        "INFO", "Log level of the server (prompts are never logged at any level)."
-    )
-    max_batch: int = _opt(
-        0, "Most images run together in one model call (0: from the GPU's memory; 1 on a CPU)."
-    )
-    batch_gather_ms: float = _opt(
-        10.0, "Milliseconds a batch waits for compatible requests from other users."
-    )
-    max_waiting: int = _opt(3, "Most generation requests one user may have waiting at once.")
-    api_requests_per_minute: int = _opt(
-        60, "Requests one API token may make per minute (generate and balance together)."
-    )
-    api_max_tokens: int = _opt(20, "API tokens one account may hold at once.")
-    api_concurrency: int = _opt(
-        16, "API generations handed to worker threads at once (the rest wait, off the threads)."
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        validate_assignment=True,
+        extra="forbid",
+        protected_namespaces=(),
+        # The string under each option is its one line of help (Settings.help, README).
+        use_attribute_docstrings=True,
     )
 
-    def __post_init__(self) -> None:
-        if self.data_dir is None:
-            self.data_dir = default_data_dir()
-        self.data_dir = Path(self.data_dir)
-        if self.database_url and not self.database_url.strip().lower().startswith(
-            ("postgresql://", "postgres://")
-        ):
+    data_dir: Path = Field(None, validate_default=True)
+    """Folder for the account store, secret key and model cache (default /data if writable, else ./data)."""
+    database_url: SecretStr = SecretStr("")
+    """PostgreSQL account store (postgresql://user@host/db) shared by several app processes; unset: the TinyDB file in the data dir."""
+    secret_key: SecretStr = SecretStr("")
+    """Key that signs sessions and links; generated once into the data dir when unset."""
+    gallery_secret: SecretStr = SecretStr("")
+    """Key the gallery keys are derived from (apart from secret_key; rotating it makes every gallery unreadable); generated once into the data dir when unset."""
+    backend: str = "auto"
+    """Image backend: auto, demo, diffusers, openvino or remote."""
+    model_id: str = "stabilityai/sd-turbo"
+    """Model for the diffusers/openvino/remote backends: a hub id or a local folder."""
+    tiny_autoencoder: str = "auto"
+    """Decode with the tiny autoencoder (TAESD): auto (on CPU), on or off."""
+    taesd_id: str = "madebyollin/taesd"
+    """The tiny autoencoder: a hub id or a local folder."""
+    device: str = "auto"
+    """Torch device for diffusers: auto (CUDA, then MPS, then CPU), cuda, mps or cpu."""
+    cpu_precision: str = "auto"
+    """OpenVINO precision on a CPU: auto (measured once on this machine), bf16 or f32."""
+    hf_token: SecretStr = SecretStr("")
+    """Hugging Face token for the remote backend (or HF_TOKEN)."""
+    endpoint_url: str = ""
+    """URL of a dedicated inference endpoint for the remote backend."""
+    remote_timeout: float = 120.0
+    """Seconds to wait for the remote backend before giving up."""
+    demo_step_delay: float = 0.0
+    """Seconds the demo backend waits per step (to try slow generations; tests)."""
+    signup_credits: int = 10
+    """Credits granted to each new account."""
+    confirm_email: bool = True
+    """Grant the sign-up credits only once the email is confirmed by a one-use link (off: at once, for demos and tests)."""
+    signups_per_address: int = 5
+    """Sign-ups allowed from one client address per hour (the rest wait)."""
+    throttle_max_keys: int = 100000
+    """Most keys (names, addresses) the in-memory throttle counters remember."""
+    delivery_minutes: float = 30.0
+    """Minutes (at most 30, as the privacy policy says) a finished image may wait in server memory, never on disk, for its browser; refunded after if it never reached it."""
+    delivery_max_per_account: int = 20
+    """Finished results waiting for their browser, at most, per account."""
+    delivery_max_mb_per_account: int = 64
+    """Memory (MB) for finished images waiting for their browser, per account."""
+    delivery_max_results: int = 1000
+    """Finished results waiting for their browser, at most, all accounts together."""
+    delivery_max_mb: int = 256
+    """Memory (MB) for finished images waiting for their browser, all accounts together."""
+    admin_usernames: CommaList = []
+    """Comma-separated existing accounts made admin at server start (stored; later sign-ups get nothing)."""
+    session_days: float = 14.0
+    """Days a login session lasts."""
+    host: str = ""
+    """Address to listen on (default 127.0.0.1; 0.0.0.0 on Spaces)."""
+    port: int = 7860
+    """Port to listen on."""
+    ssl_certfile: str = ""
+    """TLS certificate file; with ssl_keyfile the server speaks HTTPS."""
+    ssl_keyfile: str = ""
+    """TLS private key file."""
+    trust_proxy: bool = False
+    """Trust X-Forwarded-Proto/For from a TLS proxy (on Spaces: yes)."""
+    public_url: str = ""
+    """The site's public address for emailed links (on Spaces: https://SPACE_HOST); unset: no links mailed."""
+    allowed_hosts: CommaList = []
+    """Comma-separated host names the server answers (*.example.org allowed); default: the public address's host, localhost, 127.0.0.1."""
+    smtp_host: str = ""
+    """SMTP server; unset means emails are printed to the console."""
+    smtp_port: int = 587
+    """SMTP port."""
+    smtp_security: str = "starttls"
+    """SMTP security: starttls, tls (implicit) or none."""
+    smtp_user: str = ""
+    """SMTP user name."""
+    smtp_password: SecretStr = SecretStr("")
+    """SMTP password."""
+    mail_from: str = "AI Creative <no-reply@localhost>"
+    """Sender address of emails."""
+    contact_email: str = "privacy@aicreative.example"
+    """Address for privacy questions and requests, shown on the site."""
+    policy_dir: str = ""
+    """Folder of privacy policy versions (default: the ones shipped in the package)."""
+    credits_help: str = ""
+    """How users get more credits, shown when they run short and on the Account tab: text, or an https:// or mailto: link."""
+    log_level: str = "INFO"
+    """Log level of the server (prompts are never logged at any level)."""
+    max_batch: int = 0
+    """Most images run together in one model call (0: from the GPU's memory; 1 on a CPU)."""
+    batch_gather_ms: float = 10.0
+    """Milliseconds a batch waits for compatible requests from other users."""
+    max_waiting: int = 3
+    """Most generation requests one user may have waiting at once."""
+    api_requests_per_minute: int = 60
+    """Requests one API token may make per minute (generate and balance together)."""
+    api_max_tokens: int = 20
+    """API tokens one account may hold at once."""
+    api_concurrency: int = 16
+    """API generations handed to worker threads at once (the rest wait, off the threads)."""
+
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _data_dir(cls, value: Any) -> Any:
+        # Unset: /data or ./data, decided when the settings are built.
+        return default_data_dir() if value is None else value
+
+    @field_validator("admin_usernames", "allowed_hosts", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        return _split(value) if isinstance(value, str) else value
+
+    @field_validator("admin_usernames")
+    @classmethod
+    def _lower_names(cls, value: list[str]) -> list[str]:
+        return [name.lower() for name in value]
+
+    @field_validator("confirm_email", "trust_proxy", mode="before")
+    @classmethod
+    def _empty_is_false(cls, value: Any) -> Any:
+        # An empty variable (AICREATIVE_TRUST_PROXY=) has always meant off.
+        return False if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr) -> SecretStr:
+        url = value.get_secret_value().strip().lower()
+        if url and not url.startswith(("postgresql://", "postgres://")):
             raise ValidationError(
                 "AICREATIVE_DATABASE_URL must be a postgresql:// URL (unset it for the account file)."
             )
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        """The rules between and within options (run on every build and assignment)."""
         if self.backend not in BACKEND_CHOICES:
             raise ValidationError(
                 f"Unknown backend {self.backend!r}; choose one of {', '.join(BACKEND_CHOICES)}."
@@ -213,11 +244,6 @@ class Settings:
             raise ValidationError("tiny_autoencoder must be auto, on or off.")
         if self.smtp_security not in ("starttls", "tls", "none"):
             raise ValidationError("smtp_security must be starttls, tls or none.")
-        if isinstance(self.admin_usernames, str):
-            self.admin_usernames = _split(self.admin_usernames)
-        self.admin_usernames = [name.lower() for name in self.admin_usernames]
-        if isinstance(self.allowed_hosts, str):
-            self.allowed_hosts = _split(self.allowed_hosts)
         if self.public_url and urlsplit(self.public_url.strip()).scheme not in ("http", "https"):
             raise ValidationError(
                 "AICREATIVE_PUBLIC_URL must be a full address such as https://ai.example.org."
@@ -249,32 +275,69 @@ class Settings:
         ):
             if getattr(self, name) < 1:
                 raise ValidationError(f"{name} must be at least 1.")
+        return self
+
+    def __init__(self, **values: Any) -> None:
+        # pydantic's own errors (a wrong type, an unknown option) become ours,
+        # naming the variable; our rules already raise ValidationError.
+        try:
+            super().__init__(**values)
+        except PydanticValidationError as exc:
+            raise _as_our_error(exc) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # A refused assignment leaves the option as it was: pydantic has
+        # already stored the value when the rules between options run.
+        before = self.__dict__.get(name)
+        try:
+            super().__setattr__(name, value)
+        except (PydanticValidationError, ValidationError) as exc:
+            self.__dict__[name] = before
+            if isinstance(exc, PydanticValidationError):
+                raise _as_our_error(exc) from None
+            raise
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Keyword arguments only: the environment is read by from_env alone,
+        # so a test's Settings(...) never depends on the shell it runs in.
+        return (init_settings,)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Read ``AICREATIVE_*`` variables; keyword arguments win over them."""
-        env = os.environ if env is None else env
-        hints = get_type_hints(cls)
-        values: dict[str, Any] = {}
-        for field in dataclasses.fields(cls):
-            raw = env.get(ENV_PREFIX + field.name.upper())
-            if raw is None:
-                continue
-            values[field.name] = _parse(raw, hints[field.name], field.name)
-        if "hf_token" not in values and env.get("HF_TOKEN"):
-            values["hf_token"] = env["HF_TOKEN"]
-        values.update(overrides)
+        env = dict(os.environ if env is None else env)
+        if ENV_PREFIX + "HF_TOKEN" not in env and env.get("HF_TOKEN"):
+            env[ENV_PREFIX + "HF_TOKEN"] = env["HF_TOKEN"]
+        values = {**_EnvSource(cls, env)(), **overrides}
         return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with ``changes``, validated like a new one (the settings stay as they are).
+
+        >>> Settings(backend="demo").replace(backend="remote").backend
+        'remote'
+        """
+        values = {name: getattr(self, name) for name in type(self).model_fields}
+        return type(self)(**{**values, **changes})
 
     @classmethod
     def help(cls) -> list[tuple[str, str, str]]:
         """(environment variable, default, help) for every option; the README lists these."""
         rows = []
-        for field in dataclasses.fields(cls):
-            factory: Any = field.default_factory
-            default = field.default if field.default is not dataclasses.MISSING else factory()
+        for name, field in cls.model_fields.items():
+            default = field.get_default(call_default_factory=True)
+            if isinstance(default, SecretStr):
+                default = default.get_secret_value()
             shown = "" if default in (None, "", []) else str(default)
-            rows.append((ENV_PREFIX + field.name.upper(), shown, field.metadata["help"]))
+            rows.append((ENV_PREFIX + name.upper(), shown, field.description or ""))
         return rows
 
     @property
@@ -341,8 +404,9 @@ class Settings:
 
     def resolve_secret_key(self) -> str:
         """The signing key: the setting, else one generated once into the data dir."""
-        self.secret_key = self._resolve_secret("secret_key", SECRET_FILE)
-        return self.secret_key
+        key = self._resolve_secret("secret_key", SECRET_FILE)
+        self.secret_key = SecretStr(key)
+        return key
 
     def resolve_gallery_secret(self) -> str:
         """The gallery secret: the setting, else one generated once into the data dir.
@@ -350,11 +414,12 @@ class Settings:
         Kept apart from ``secret_key`` so that rotating the session key leaves
         every gallery readable (see ``aicreative/gallery_keys.py``).
         """
-        self.gallery_secret = self._resolve_secret("gallery_secret", GALLERY_SECRET_FILE)
-        return self.gallery_secret
+        key = self._resolve_secret("gallery_secret", GALLERY_SECRET_FILE)
+        self.gallery_secret = SecretStr(key)
+        return key
 
     def _resolve_secret(self, name: str, file_name: str) -> str:
-        value = str(getattr(self, name) or "")
+        value = getattr(self, name).get_secret_value()
         variable = ENV_PREFIX + name.upper()
         if value:
             if value.strip().lower() in PLACEHOLDER_SECRETS or len(value) < 16:
@@ -386,24 +451,11 @@ def _split(raw: str) -> list[str]:
     return [part.strip() for part in raw.split(",") if part.strip()]
 
 
-def _parse(raw: str, hint: Any, name: str) -> Any:
-    text = str(hint)
-    try:
-        if hint is bool or text == "bool":
-            lowered = raw.strip().lower()
-            if lowered in ("1", "true", "yes", "on"):
-                return True
-            if lowered in ("0", "false", "no", "off", ""):
-                return False
-            raise ValueError(raw)
-        if hint is int or text == "int":
-            return int(raw)
-        if hint is float or text == "float":
-            return float(raw)
-        if "list" in text:
-            return _split(raw)
-        if hint is Path or "Path" in text:
-            return Path(raw)
-    except ValueError:
-        raise ValidationError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid value.") from None
-    return raw
+def _as_our_error(exc: PydanticValidationError) -> ValidationError:
+    """The first of pydantic's errors, in the words the settings have always used."""
+    error = exc.errors()[0]
+    name = str(error["loc"][0]) if error["loc"] else ""
+    if error["type"] == "extra_forbidden":
+        return ValidationError(f"Unknown setting {name!r}.", field=name)
+    shown = "'**********'" if name in SECRETS else repr(error.get("input"))
+    return ValidationError(f"{ENV_PREFIX}{name.upper()}={shown} is not a valid value.", field=name)

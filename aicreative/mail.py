@@ -131,7 +131,7 @@ class SMTPMailer:
         self.port = settings.smtp_port
         self.security = settings.smtp_security
         self.user = settings.smtp_user
-        self._password = settings.smtp_password
+        self._password = settings.smtp_password.get_secret_value()
         self.sender = settings.mail_from
         self.retries = max(1, int(retries))
         self.backoff = max(0.0, float(backoff))

@@ -93,11 +93,13 @@ class Studio:
 
             policy = PolicyBook(None)
         self.policy = policy
-        key = secret_key or self.settings.secret_key or secrets.token_urlsafe(48)
+        key = secret_key or self.settings.secret_key.get_secret_value() or secrets.token_urlsafe(48)
         self.tokens = Tokens(key, self.settings.session_days)
         # Apart from the session key: rotating that one leaves galleries readable.
         self.gallery_keys = GalleryKeys(
-            gallery_secret or self.settings.gallery_secret or secrets.token_urlsafe(48)
+            gallery_secret
+            or self.settings.gallery_secret.get_secret_value()
+            or secrets.token_urlsafe(48)
         )
         #: Where every throttle counts (in memory by default; bounded).
         # "is None", not "or": an empty counter table has a length of 0.
@@ -174,7 +176,7 @@ class Studio:
 
         settings.ensure_data_dir()
         key = settings.resolve_secret_key()
-        store = open_store(settings.database_url, settings.store_path)
+        store = open_store(settings.database_url.get_secret_value(), settings.store_path)
         choice = backend if backend is not None else create_backend(settings)
         return cls(
             store,

@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             settings=settings,
             hasher=fast,
             mailer=MemoryMailer(),
-            secret_key=settings.secret_key,
+            secret_key=settings.secret_key.get_secret_value(),
         )
         tokens = [
             studio.create_api_token(f"user{i}", "bench").token

@@ -43,9 +43,9 @@ fi
 export GRADIO_ANALYTICS_ENABLED=False HF_HUB_DISABLE_TELEMETRY=1 PYTHONDONTWRITEBYTECODE=1
 
 echo "== ruff (lint, incl. security rules S on aicreative/)"
-"$VENV/bin/ruff" check aicreative tests benchmarks app.py
+"$VENV/bin/ruff" check aicreative tests benchmarks notebooks app.py
 echo "== ruff format --check"
-"$VENV/bin/ruff" format --check aicreative tests benchmarks app.py
+"$VENV/bin/ruff" format --check aicreative tests benchmarks notebooks app.py
 echo "== mypy aicreative"
 "$VENV/bin/mypy" aicreative
 echo "== browser code: npm ci (when needed), ESLint, node --test"

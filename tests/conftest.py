@@ -78,7 +78,7 @@ def studio(settings: Settings, hasher: PasswordHasher) -> Studio:
         settings=settings,
         hasher=hasher,
         mailer=MemoryMailer(),
-        secret_key=settings.secret_key,
+        secret_key=settings.secret_key.get_secret_value(),
     )
 
 

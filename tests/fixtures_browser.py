@@ -95,7 +95,7 @@ class WebServer:
             settings=self.settings,
             hasher=PasswordHasher.fast(),
             mailer=MemoryMailer(),
-            secret_key=self.settings.secret_key,
+            secret_key=self.settings.secret_key.get_secret_value(),
             # As a process would: the data dir's gallery secret, so galleries survive restarts.
             gallery_secret=self.settings.resolve_gallery_secret(),
         )

@@ -149,7 +149,7 @@ def candidates(settings: Settings, *, bf16: bool | None = None) -> list[Candidat
         bf16 = has_native_bf16(cpu_flags()[1])
 
     def build(name: str, **changes: Any) -> Callable[[], Backend]:
-        return lambda: load_backend(name, dataclasses.replace(settings, **changes))
+        return lambda: load_backend(name, settings.replace(**changes))
 
     found = []
     if bf16:

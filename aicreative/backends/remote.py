@@ -247,7 +247,7 @@ def create(settings: Settings) -> RemoteBackend:
     shows up on the first generation, as a BackendError that says so.
     """
     endpoint = settings.endpoint_url.strip()
-    token = settings.hf_token.strip() or None
+    token = settings.hf_token.get_secret_value().strip() or None
     if endpoint:
         parts = urlsplit(endpoint)
         if parts.scheme not in ("http", "https") or not parts.hostname:

@@ -8,7 +8,6 @@ telemetry" check. It lives in the web layer because it builds the real app;
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from ..backends.demo import DemoBackend
@@ -29,7 +28,7 @@ def ui_problems(settings: Settings) -> list[str] | None:
     means none; None means the Gradio app could not be found to inspect.
     """
     # A copy without the admin list: the in-memory store has none of those accounts.
-    quiet = dataclasses.replace(settings, admin_usernames=[])
+    quiet = settings.replace(admin_usernames=[])
     studio = Studio(AccountStore.memory(), DemoBackend(), settings=quiet, secret_key="x" * 48)
     blocks = _mounted_blocks(create_app(studio, quiet))
     if blocks is None:

@@ -7,7 +7,6 @@ server is needed to read a link; tests/unit/test_mail.py covers real SMTP).
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import socket
 import time
@@ -55,7 +54,7 @@ def serve(start: Start, settings: Settings, **changes: object) -> LiveServer:
     from aicreative.backends.demo import DemoBackend
     from aicreative.store import AccountStore
 
-    changed = dataclasses.replace(settings, **changes)  # type: ignore[arg-type]
+    changed = settings.replace(**changes)
     changed.ensure_data_dir()
     studio = Studio(
         AccountStore.open(changed.store_path),
@@ -63,7 +62,7 @@ def serve(start: Start, settings: Settings, **changes: object) -> LiveServer:
         settings=changed,
         hasher=PasswordHasher.fast(),
         mailer=MemoryMailer(),
-        secret_key=changed.secret_key,
+        secret_key=changed.secret_key.get_secret_value(),
     )
     return start(settings=changed, studio=studio)
 
@@ -348,9 +347,9 @@ def test_settings_never_print_secrets() -> None:
         for secret in ("s3cret-key-value", "smtp-pass-word-value", "hf_tokenvalue12345"):
             assert secret not in text
     # The values themselves still work where they are used.
-    assert settings.secret_key == "s3cret-key-value-0123456789"
-    assert settings.smtp_password + "" == "smtp-pass-word-value"
-    assert Settings.from_env({"AICREATIVE_HF_TOKEN": "hf_x"}).hf_token == "hf_x"
+    assert settings.secret_key.get_secret_value() == "s3cret-key-value-0123456789"
+    assert settings.smtp_password.get_secret_value() == "smtp-pass-word-value"
+    assert Settings.from_env({"AICREATIVE_HF_TOKEN": "hf_x"}).hf_token.get_secret_value() == "hf_x"
 
 
 def test_personal_responses_are_not_cached(live_server: LiveServer) -> None:

@@ -678,9 +678,8 @@ def test_too_many_waiting_requests_is_429(
     start_server: Callable[..., LiveServer], settings
 ) -> None:  # type: ignore[no-untyped-def]
     import concurrent.futures
-    import dataclasses
 
-    live = start_server(settings=dataclasses.replace(settings, max_waiting=1))
+    live = start_server(settings=settings.replace(max_waiting=1))
     token = api_user(live)
     live.studio.backend.step_delay = 0.3  # type: ignore[attr-defined]
     body = {"prompt": "a slow kite", "steps": 5}

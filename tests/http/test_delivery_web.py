@@ -65,7 +65,7 @@ def slow_studio(settings: Settings, hasher: PasswordHasher, clock: Clock) -> Stu
         settings=settings,
         hasher=hasher,
         mailer=MemoryMailer(),
-        secret_key=settings.secret_key,
+        secret_key=settings.secret_key.get_secret_value(),
     )
     # The same bounds as the settings give, on a clock the test moves.
     studio.deliveries = Deliveries(

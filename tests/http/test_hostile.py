@@ -45,7 +45,6 @@ Decisions:
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import itertools
 import json
@@ -123,7 +122,7 @@ def clock() -> FakeClock:
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     """conftest's settings, trusting X-Forwarded-For (one client address per example)."""
-    return dataclasses.replace(settings, signup_credits=SIGNUP_CREDITS, trust_proxy=True)
+    return settings.replace(signup_credits=SIGNUP_CREDITS, trust_proxy=True)
 
 
 @pytest.fixture
@@ -137,7 +136,7 @@ def studio(settings: Settings, clock: FakeClock) -> Iterator[Studio]:
         settings=settings,
         hasher=PasswordHasher.fast(),
         mailer=MemoryMailer(),
-        secret_key=settings.secret_key,
+        secret_key=settings.secret_key.get_secret_value(),
         throttle=LoginThrottle(clock=clock),
     )
     store.close()

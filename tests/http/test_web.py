@@ -493,7 +493,9 @@ def test_gradio_api_refuses_forged_and_tampered_cookies(live_server: LiveServer)
         f"{bob_payload}.{stamp}.{signature}",  # another user's name under ada's signature
         f"{payload}.{stamp}.{flipped}",  # a changed signature
         Tokens("another-key-0123456789abcdef").session("ada", 0),  # signed with another key
-        Tokens(live_server.settings.secret_key).session("ada", 7),  # an old session counter
+        Tokens(live_server.settings.secret_key.get_secret_value()).session(
+            "ada", 7
+        ),  # an old session counter
     ]
     for cookie in forged:
         client = _anonymous(live_server, cookie)

@@ -38,7 +38,7 @@ def test_from_env_parses_types(tmp_path: Path) -> None:
     assert s.data_dir == tmp_path
     assert (s.backend, s.signup_credits, s.trust_proxy, s.session_days) == ("demo", 25, True, 0.5)
     assert s.admin_usernames == ["alice", "bob"]
-    assert s.hf_token == "hf_x"
+    assert s.hf_token.get_secret_value() == "hf_x"
 
 
 @pytest.mark.parametrize(
@@ -84,3 +84,53 @@ def test_every_option_has_help_and_is_in_the_readme() -> None:
     for env, _default, help_text in Settings.help():
         assert help_text.strip()
         assert f"`{env}`" in readme, f"{env} missing from the README's settings table"
+
+
+def test_settings_read_no_environment_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AICREATIVE_BACKEND", "demo")
+    assert Settings().backend == "auto"
+    assert Settings.from_env().backend == "demo"
+    assert Settings.from_env(backend="remote").backend == "remote"  # keywords win
+
+
+def test_lists_are_comma_separated_and_hf_token_falls_back() -> None:
+    s = Settings.from_env(
+        {"AICREATIVE_ALLOWED_HOSTS": "ai.example.org, *.example.net,", "HF_TOKEN": "hf_y"}
+    )
+    assert s.allowed_hosts == ["ai.example.org", "*.example.net"]
+    assert s.hf_token.get_secret_value() == "hf_y"
+    # The AICREATIVE_ variable wins over HF_TOKEN, even empty.
+    both = {"AICREATIVE_HF_TOKEN": "", "HF_TOKEN": "hf_y"}
+    assert Settings.from_env(both).hf_token.get_secret_value() == ""
+    assert Settings(admin_usernames="Root, Ops").admin_usernames == ["root", "ops"]
+
+
+def test_secrets_stay_out_of_reprs_and_errors() -> None:
+    url = "postgresql://app:pw-in-the-url@db/aicreative"
+    s = Settings(database_url=url, gallery_secret="gallery-secret-value-123")
+    assert "pw-in-the-url" not in repr(s) and "gallery-secret-value" not in str(s)
+    assert s.database_url.get_secret_value() == url
+    with pytest.raises(ValidationError) as refused:
+        Settings(smtp_password=12345)  # not a string
+    assert "12345" not in str(refused.value)
+
+
+def test_replace_is_a_validated_copy() -> None:
+    s = Settings(backend="demo", signup_credits=3)
+    copy = s.replace(signup_credits=5)
+    assert (copy.signup_credits, copy.backend, s.signup_credits) == (5, "demo", 3)
+    with pytest.raises(ValidationError, match="delivery_minutes"):
+        s.replace(delivery_minutes=31)
+    with pytest.raises(ValidationError, match="Unknown setting"):
+        s.replace(no_such_option=1)
+
+
+def test_assignment_is_validated_and_a_refused_one_changes_nothing() -> None:
+    s = Settings(backend="demo")
+    s.port = 8000
+    s.secret_key = "assigned-secret-key-value"  # type: ignore[assignment]
+    assert s.port == 8000
+    assert s.secret_key.get_secret_value() == "assigned-secret-key-value"
+    with pytest.raises(ValidationError, match="Unknown backend"):
+        s.backend = "gpu"
+    assert s.backend == "demo"
