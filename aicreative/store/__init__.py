@@ -37,14 +37,8 @@ from .base import (
     check_record,
     new_random_id,
 )
-from .tinydb_store import (
-    TABLE,
-    TEMP_PREFIX,
-    TEMP_SUFFIX,
-    AtomicJSONStorage,
-    MemoryStorage,
-    TinyDBStore,
-)
+from .tinydb_storage import TEMP_PREFIX, TEMP_SUFFIX, AtomicJSONStorage, MemoryStorage
+from .tinydb_store import TABLE, TinyDBStore
 
 __all__ = [
     "FIELDS",
