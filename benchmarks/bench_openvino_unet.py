@@ -19,7 +19,10 @@ ask about:
 * threads and streams (issue 16): ``INFERENCE_NUM_THREADS`` = all the cores
   this process may use and half of them (read from ``os.sched_getaffinity``),
   and ``PERFORMANCE_HINT`` LATENCY (the app's) against THROUGHPUT with one
-  stream and with two streams (two batch-1 requests in flight at once).
+  stream and with two streams (two batch-1 requests in flight at once);
+* the same questions at the default precision, for CPUs where that is the
+  faster one, by name only (``--variants``): ``default-b2``,
+  ``int8-ptq-default``, ``default-threads-half``, ``default-tput-2s``.
 
 Nothing is downloaded: the UNet is built with random weights from the configs
 in ``bench_cpu_backends.py`` (the full sd-turbo architecture, 866M parameters;
@@ -132,10 +135,36 @@ def variants_for(cores: int) -> dict[str, Variant]:
             config={"PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": 2},
             in_flight=2,
         ),
+        # The same questions at OpenVINO's default precision (bf16 where the CPU
+        # has it), for CPUs where that is the faster one.
+        "default-b2": Variant("OpenVINO default precision, batch 2", precision=None, batch=2),
+        "int8-ptq-default": Variant(
+            "INT8 full PTQ, OpenVINO default precision elsewhere", "int8-ptq", precision=None
+        ),
+        "default-threads-half": Variant(
+            f"OpenVINO default precision, INFERENCE_NUM_THREADS={half} (half)",
+            precision=None,
+            config={"INFERENCE_NUM_THREADS": half},
+        ),
+        "default-tput-2s": Variant(
+            "OpenVINO default precision, THROUGHPUT, 2 streams, 2 requests in flight",
+            precision=None,
+            config={"PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": 2},
+            in_flight=2,
+        ),
     }
     if cores < 2:  # half of one core is one core; two streams need two
-        del found["f32-threads-half"], found["f32-tput-2s"]
+        for name in ("f32-threads-half", "f32-tput-2s", "default-threads-half", "default-tput-2s"):
+            del found[name]
     return found
+
+
+#: What runs without --variants (the others are the same questions at the
+#: default precision; name them with --variants).
+DEFAULT = (
+    "f32-b1,f32-b2,f32-b4,default-b1,default-b4,int8-wo,int8-ptq,"
+    "f32-threads-all,f32-threads-half,f32-tput-1s,f32-tput-2s"
+).split(",")
 
 
 def log(message: str) -> None:
@@ -492,7 +521,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="timed rounds (default 3)")
     parser.add_argument("--quick", action="store_true", help="a tiny UNet: a smoke run")
     parser.add_argument("--workdir", help="keep the converted IR and the INT8 IRs here")
-    parser.add_argument("--variants", help="comma-separated, first is the baseline (default: all)")
+    parser.add_argument(
+        "--variants", help=f"comma-separated, first is the baseline (default: {','.join(DEFAULT)})"
+    )
     parser.add_argument("--calib", type=int, default=12, help="calibration samples (default 12)")
     parser.add_argument("--hold", action="store_true", help="keep all variants compiled at once")
     parser.add_argument("--reload", action="store_true", help="reload per visit (full default)")
@@ -511,7 +542,7 @@ def main() -> None:
     if args.reload:
         args.hold = False
     every = variants_for(cores())
-    names = args.variants.split(",") if args.variants else list(every)
+    names = args.variants.split(",") if args.variants else [n for n in every if n in DEFAULT]
     unknown = [n for n in names if n not in every]
     if unknown:
         parser.error(f"unknown variants {unknown}; here: {','.join(every)}")
