@@ -395,11 +395,12 @@ def machine() -> str:
     )
 
 
-def versions() -> str:
+def versions(names: tuple[str, ...] = ("torch", "diffusers", "transformers", "openvino")) -> str:
+    """``name version`` of each package, or ``name missing``."""
     from importlib.metadata import PackageNotFoundError, version
 
     parts = []
-    for name in ("torch", "diffusers", "transformers", "openvino"):
+    for name in names:
         try:
             parts.append(f"{name} {version(name)}")
         except PackageNotFoundError:

@@ -79,7 +79,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_cpu_backends import SD_TURBO_UNET, machine  # noqa: E402
+from bench_cpu_backends import SD_TURBO_UNET, log, machine, versions  # noqa: E402
 
 # The app's import of openvino, with openvino's (and so NNCF's) telemetry off.
 from aicreative.backends.openvino_export import ov  # noqa: E402
@@ -167,10 +167,6 @@ DEFAULT = (
 ).split(",")
 
 
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
 def cores() -> int:
     return len(os.sched_getaffinity(0))
 
@@ -180,18 +176,6 @@ def rss_gb(key: str = "VmRSS") -> float:
         if line.startswith(key + ":"):
             return int(line.split()[1]) / 1e6
     return float("nan")
-
-
-def versions() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    parts = []
-    for name in ("openvino", "nncf", "torch", "diffusers"):
-        try:
-            parts.append(f"{name} {version(name)}")
-        except PackageNotFoundError:
-            parts.append(f"{name} missing")
-    return ", ".join(parts)
 
 
 def shapes(quick: bool) -> tuple[int, int, int]:
@@ -462,7 +446,7 @@ def benchmark(args: argparse.Namespace, workdir: Path, names: list[str], table: 
     )
     print(f"date: {time.strftime('%Y-%m-%d %H:%M %Z')}")
     print(f"machine: {cpu}; cores usable by this process (sched_getaffinity): {n_cores}")
-    print(f"versions: {versions()}")
+    print(f"versions: {versions(('openvino', 'nncf', 'torch', 'diffusers'))}")
     print(
         f"load average (1/5/15 min) at start: {' '.join(f'{x:.2f}' for x in load_before)}, "
         f"at end: {' '.join(f'{x:.2f}' for x in load_after)}"
