@@ -10,11 +10,9 @@ the notice to an address's owner when someone signs up with it again.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import threading
-from collections.abc import Callable
-from typing import TYPE_CHECKING, ParamSpec
+from typing import TYPE_CHECKING
 
 from .accounts import email_matches, validate_email, validate_password, validate_username
 from .errors import AICreativeError, AuthError, Conflict, ValidationError
@@ -28,38 +26,10 @@ if TYPE_CHECKING:
 # Logged as the Studio, as before these modules were split from it (log filters stay).
 log = logging.getLogger("aicreative.studio")
 
-P = ParamSpec("P")
-
 
 def send_in_background(mailer: Mailer, to: str, subject: str, body: str) -> None:
     """Send from a thread, so that the answer does not wait for (or time) the mail."""
     threading.Thread(target=mailer.send, args=(to, subject, body), daemon=True).start()
-
-
-def refusing_taken_email(
-    register: Callable[P, PublicAccount | None], doc: str
-) -> Callable[P, PublicAccount]:
-    """``register`` that raises Conflict where it answers None (the email is taken).
-
-    What makes :meth:`~aicreative.studio.Studio.signup` from
-    :meth:`~aicreative.studio.Studio.register`: the same parameters, and
-    the one difference said once.
-    """
-
-    def signup(*args: P.args, **kwargs: P.kwargs) -> PublicAccount:
-        account = register(*args, **kwargs)
-        if account is None:
-            raise Conflict("An account with this email already exists.")
-        return account
-
-    # What help() and the docs show: register's parameters, its own answer.
-    signup.__module__ = register.__module__
-    signup.__qualname__ = register.__qualname__.rsplit(".", 1)[0] + ".signup"
-    signup.__doc__ = doc
-    signup.__signature__ = inspect.signature(register).replace(  # type: ignore[attr-defined]
-        return_annotation="PublicAccount"
-    )
-    return signup
 
 
 def register(

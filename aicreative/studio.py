@@ -40,7 +40,7 @@ from .backends import BackendChoice, create_backend
 from .backends.base import Backend, GenerationRequest, ProgressCallback
 from .config import Settings
 from .deliveries import Deliveries
-from .errors import AuthError
+from .errors import AuthError, Conflict
 from .gallery_keys import GalleryKey, GalleryKeys
 from .generation import GenerationResult
 from .limits import Counters, LoginThrottle, MemoryCounters, RateLimit
@@ -235,16 +235,26 @@ class Studio:
         """Sign up without telling whether the email has an account."""
         return signup_rules.register(self, username, email, password, client, confirmed)
 
-    signup = signup_rules.refusing_taken_email(
-        register,
+    def signup(
+        self,
+        username: str,
+        email: str,
+        password: str,
+        client: str | None = None,
+        *,
+        confirmed: bool = False,
+    ) -> PublicAccount:
         """Create an account; Conflict when the username or the email is taken.
 
         With ``confirm_email`` on, the account starts unconfirmed with no
         credits and a confirmation link is mailed; the credits come with the
         confirmation. For the CLI and notebooks; the sign-up form uses
         :meth:`register`, which does not say whether an email has an account.
-        """,
-    )
+        """
+        account = self.register(username, email, password, client, confirmed=confirmed)
+        if account is None:
+            raise Conflict("An account with this email already exists.")
+        return account
 
     def resend_confirmation(self, username: str) -> None:
         """Mail the confirmation link again (a few times an hour); Throttled beyond."""
