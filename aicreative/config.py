@@ -45,8 +45,6 @@ GALLERY_SECRET_FILE = "gallery_secret"  # noqa: S105 - a file name, not a secret
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev", "test", "xxx"})
 #: Hosts always answered unless AICREATIVE_ALLOWED_HOSTS says otherwise (local use).
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
-#: The options held as SecretStr: never in repr(), str(), logs or error messages.
-SECRETS = frozenset({"database_url", "secret_key", "gallery_secret", "hf_token", "smtp_password"})
 BACKEND_CHOICES = ("auto", "demo", "diffusers", "openvino", "remote")
 #: The privacy policy (v2, section 3) promises that a finished image waits in
 #: memory for its browser no longer than this; the setting may only shorten it.
@@ -457,5 +455,7 @@ def _as_our_error(exc: PydanticValidationError) -> ValidationError:
     name = str(error["loc"][0]) if error["loc"] else ""
     if error["type"] == "extra_forbidden":
         return ValidationError(f"Unknown setting {name!r}.", field=name)
-    shown = "'**********'" if name in SECRETS else repr(error.get("input"))
+    field = Settings.model_fields.get(name)
+    secret = field is not None and field.annotation is SecretStr  # never shown, even refused
+    shown = "'**********'" if secret else repr(error.get("input"))
     return ValidationError(f"{ENV_PREFIX}{name.upper()}={shown} is not a valid value.", field=name)
