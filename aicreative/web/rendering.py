@@ -21,8 +21,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from ..errors import AICreativeError, StoreError
-from ..studio import Studio
-from .deps import csrf_binding, session_account
+from .deps import csrf_binding, get_studio, session_account
 from .security import UNAVAILABLE
 
 log = logging.getLogger(__name__)
@@ -66,7 +65,7 @@ def public_message(exc: AICreativeError) -> str:
 
 def render_page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
     """A template rendered with the CSRF token and contact address every page needs."""
-    studio: Studio = request.app.state.studio
+    studio = get_studio(request)
     context.setdefault("csrf_token", studio.tokens.csrf(csrf_binding(request, studio.tokens)))
     context.setdefault("contact_email", studio.settings.contact_email)
     if "logged_in" not in context:  # the top bar offers log-in only to visitors
