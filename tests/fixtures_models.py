@@ -1,7 +1,9 @@
 """Session fixtures with tiny, randomly initialised models saved to temp folders.
 
-``tiny_pipeline_dir`` is an sd-turbo-shaped Stable Diffusion pipeline and
-``tiny_taesd_dir`` a matching tiny autoencoder (see ``tests/tiny_pipeline.py``);
+``tiny_pipeline_dir`` is an sd-turbo-shaped Stable Diffusion pipeline,
+``tiny_taesd_dir`` a matching tiny autoencoder and ``tiny_sdxs_dir`` an
+SDXS-shaped pipeline that ships its own tiny decoder (see
+``tests/tiny_pipeline.py``);
 each is built once per test session (about 0.1 s after the imports). Load them
 with ``from_pretrained`` like a real model: ``Settings(model_id=str(dir))``.
 
@@ -16,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["tiny_pipeline_dir", "tiny_taesd_dir"]
+__all__ = ["tiny_pipeline_dir", "tiny_sdxs_dir", "tiny_taesd_dir"]
 
 
 @pytest.fixture(scope="session")
@@ -35,3 +37,12 @@ def tiny_taesd_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.tiny_pipeline import build_tiny_taesd
 
     return build_tiny_taesd(tmp_path_factory.mktemp("tiny-taesd") / "taesd")
+
+
+@pytest.fixture(scope="session")
+def tiny_sdxs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A saved tiny SDXS-shaped pipeline: no UNet middle block, its own AutoencoderTiny."""
+    pytest.importorskip("diffusers")
+    from tests.tiny_pipeline import build_tiny_sdxs_pipeline
+
+    return build_tiny_sdxs_pipeline(tmp_path_factory.mktemp("tiny-sdxs") / "pipeline")

@@ -27,6 +27,18 @@ from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 BOS, EOS = "<|startoftext|>", "<|endoftext|>"
 
+#: What the tiny UNets share; each builder adds its block layout.
+TINY_UNET = {
+    "block_out_channels": (32, 64),
+    "layers_per_block": 1,
+    "sample_size": 32,
+    "in_channels": 4,
+    "out_channels": 4,
+    "cross_attention_dim": 32,
+    "attention_head_dim": (2, 4),
+    "norm_num_groups": 32,
+}
+
 
 def _bytes_to_unicode() -> dict[int, str]:
     """CLIP's byte -> printable character map (the GPT-2 byte-level alphabet).
@@ -74,16 +86,9 @@ def build_tiny_pipeline(folder: Path) -> Path:
     folder = Path(folder)
     torch.manual_seed(0)
     unet = UNet2DConditionModel(
-        block_out_channels=(32, 64),
-        layers_per_block=1,
-        sample_size=32,
-        in_channels=4,
-        out_channels=4,
+        **TINY_UNET,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=32,
-        attention_head_dim=(2, 4),
-        norm_num_groups=32,
     )
     vae = AutoencoderKL(
         block_out_channels=(32, 64),
@@ -94,6 +99,31 @@ def build_tiny_pipeline(folder: Path) -> Path:
         latent_channels=4,
         sample_size=64,
     )
+    return _save_pipeline(folder, unet, vae)
+
+
+def build_tiny_sdxs_pipeline(folder: Path) -> Path:
+    """Build, seed and save a tiny pipeline shaped like the SDXS-512 family; return it.
+
+    What sets SDXS apart from sd-turbo, kept here in small: a UNet with one
+    ResNet per level, cross-attention at every level and no middle block,
+    and a tiny autoencoder (``AutoencoderTiny``) shipped as the model's own
+    ``vae``. Same text encoder and scheduler as :func:`build_tiny_pipeline`.
+    """
+    folder = Path(folder)
+    torch.manual_seed(2)
+    unet = UNet2DConditionModel(
+        **TINY_UNET,
+        down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+        mid_block_type=None,
+    )
+    torch.manual_seed(3)
+    return _save_pipeline(folder, unet, _tiny_autoencoder())
+
+
+def _save_pipeline(folder: Path, unet: UNet2DConditionModel, vae: torch.nn.Module) -> Path:
+    """Save ``unet`` and ``vae`` with the tiny CLIP text encoder and sd-turbo's scheduler."""
     # Loaded from the files (not passed to the constructor), because that
     # path is the same in transformers 4 and 5; the constructor's changed.
     _write_tokenizer_files(folder / "tokenizer")
@@ -145,15 +175,19 @@ def build_tiny_taesd(folder: Path) -> Path:
     """
     folder = Path(folder)
     torch.manual_seed(1)
-    taesd = AutoencoderTiny(
+    _tiny_autoencoder().save_pretrained(folder, safe_serialization=True)  # type: ignore[attr-defined]
+    return folder
+
+
+def _tiny_autoencoder() -> AutoencoderTiny:
+    """An ``AutoencoderTiny`` whose decoder upsamples once (2x) from 4 channels."""
+    return AutoencoderTiny(
         encoder_block_out_channels=(16, 16),
         decoder_block_out_channels=(16, 16),
         num_encoder_blocks=(1, 1),
         num_decoder_blocks=(1, 1),
         latent_channels=4,
     )
-    taesd.save_pretrained(folder, safe_serialization=True)  # type: ignore[attr-defined]
-    return folder
 
 
 if __name__ == "__main__":  # pragma: no cover - a manual helper

@@ -82,8 +82,12 @@ class DiffusersBackend(GuardedBackend):
         pipe = AutoPipelineForText2Image.from_pretrained(
             settings.model_id, dtype=self.dtype, cache_dir=downloads
         )
-        self.uses_tiny_autoencoder = False
-        if wants_tiny_autoencoder(settings.tiny_autoencoder, self.device):
+        # A one-step small model (the SDXS family) ships its own tiny decoder,
+        # distilled together with its UNet: it is kept, never swapped for TAESD.
+        self.uses_tiny_autoencoder = isinstance(pipe.vae, AutoencoderTiny)
+        if not self.uses_tiny_autoencoder and wants_tiny_autoencoder(
+            settings.tiny_autoencoder, self.device
+        ):
             try:
                 pipe.vae = AutoencoderTiny.from_pretrained(
                     settings.taesd_id, dtype=self.dtype, cache_dir=downloads

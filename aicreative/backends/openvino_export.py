@@ -278,6 +278,10 @@ def _load_parts(settings: Settings, decoder: str) -> SimpleNamespace:
         settings.model_id, dtype=torch.float32, cache_dir=downloads
     )
     _check_supported(pipe)
+    if taesd is not None and isinstance(pipe.vae, AutoencoderTiny):
+        # A one-step small model (the SDXS family) ships its own tiny decoder,
+        # distilled together with its UNet: that one, not the generic TAESD.
+        taesd = pipe.vae
     return SimpleNamespace(
         tokenizer=pipe.tokenizer,
         scheduler=pipe.scheduler,

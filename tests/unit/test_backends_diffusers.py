@@ -131,6 +131,27 @@ def test_tiny_autoencoder_on(
     assert [im.size for im in images] == [(320, 256)]
 
 
+def test_a_model_with_its_own_tiny_decoder_keeps_it(
+    tiny_sdxs_dir: Path, tiny_taesd_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A one-step small model (SDXS) ships an AutoencoderTiny distilled with its
+    UNet: TAESD must not replace it, whatever tiny_autoencoder says."""
+    offline(monkeypatch)
+    own = AutoencoderTiny.from_pretrained(tiny_sdxs_dir / "vae")
+    generic = AutoencoderTiny.from_pretrained(tiny_taesd_dir)
+    for mode in ("on", "off"):
+        settings = make_settings(
+            tmp_path, tiny_sdxs_dir, tiny_autoencoder=mode, taesd_id=str(tiny_taesd_dir)
+        )
+        backend = db.create(settings)
+        assert backend.uses_tiny_autoencoder is True
+        kept = backend.pipe.vae.state_dict()
+        assert all(torch.equal(kept[k], v) for k, v in own.state_dict().items())
+        assert not all(torch.equal(kept[k], v) for k, v in generic.state_dict().items())
+    images = backend.generate(req(seed=5))
+    assert [im.size for im in images] == [(256, 256)]
+
+
 def test_tiny_autoencoder_auto_is_on_for_cpu(
     tiny_pipeline_dir: Path, tiny_taesd_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -230,6 +230,28 @@ def test_close_to_the_diffusers_backend(
     assert int(np.abs(ours - theirs).max()) <= 16
 
 
+def test_a_one_step_small_model_with_its_own_tiny_decoder(
+    tiny_sdxs_dir: Path, tiny_taesd_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An SDXS-shaped model (no UNet middle block, its own AutoencoderTiny as
+    ``vae``) converts and runs through the same backend when the operator
+    names it, decoding with the model's own tiny decoder, not the generic TAESD:
+    its image matches the diffusers backend's, which keeps that decoder."""
+    from aicreative.backends.diffusers_backend import DiffusersBackend
+
+    offline(monkeypatch)
+    settings = make_settings(tmp_path / "ov", tiny_sdxs_dir, tiny_taesd_dir)
+    backend = build(settings)
+    assert backend.uses_tiny_autoencoder
+    reference = DiffusersBackend(make_settings(tmp_path / "ref", tiny_sdxs_dir, tiny_taesd_dir))
+    request = req(seed=4)
+    ours = pixels(backend.generate(request)[0]).astype(np.int16)
+    theirs = pixels(reference.generate(request)[0]).astype(np.int16)
+    assert ours.shape == (256, 256, 3)
+    assert float(np.abs(ours - theirs).mean()) < 0.5
+    assert int(np.abs(ours - theirs).max()) <= 16
+
+
 # --------------------------------------------------------------------------
 # The cache.
 # --------------------------------------------------------------------------
