@@ -17,6 +17,8 @@ reported apart.
     python benchmarks/bench_cpu_backends.py               # full size, ~10-20 min on 2 cores
     python benchmarks/bench_cpu_backends.py --quick       # tiny pipeline, a smoke run
     python benchmarks/bench_cpu_backends.py --workdir /tmp/bench --runs 5
+    python benchmarks/bench_cpu_backends.py --reload   # one model in memory at a time
+    python benchmarks/bench_cpu_backends.py --arch sdxs  # a one-step small model (SDXS-512)
 
 ``--workdir`` keeps the built model and the OpenVINO cache for the next run.
 """
@@ -85,6 +87,25 @@ SD_TURBO_UNET: dict[str, Any] = {
     "upcast_attention": False,
     "num_class_embeds": None,
 }
+# The SDXS-512 family's UNet (IDKiro/sdxs-512-0.9): SD 2.1-base's, with blocks
+# removed by distillation. Its config cannot be downloaded here; this is the
+# topology its public descriptions give (three levels, one ResNet and one
+# cross-attention transformer per level, no middle block, 8 heads), with SD
+# 2.1's OpenCLIP ViT-H text width: 327M parameters against sd-turbo's 866M.
+# It ships its own tiny decoder (an AutoencoderTiny) as the pipeline's VAE.
+SDXS_512_UNET: dict[str, Any] = {
+    **SD_TURBO_UNET,
+    "down_block_types": ["CrossAttnDownBlock2D"] * 3,
+    "up_block_types": ["CrossAttnUpBlock2D"] * 3,
+    "mid_block_type": None,
+    "block_out_channels": [320, 640, 1280],
+    "layers_per_block": 1,
+    "attention_head_dim": 8,
+}
+ARCHS = {
+    "sd-turbo": "full sd-turbo architecture",
+    "sdxs": "SDXS-512 architecture (327M UNet, its own tiny decoder)",
+}
 SD2_VAE: dict[str, Any] = {
     "in_channels": 3,
     "out_channels": 3,
@@ -130,8 +151,8 @@ def log(message: str) -> None:
 # --------------------------------------------------------------------------
 
 
-def build_sd_turbo(folder: Path) -> tuple[Path, Path]:
-    """Save an sd-turbo-shaped pipeline and a default TAESD, random weights."""
+def build_full(folder: Path, arch: str = "sd-turbo") -> tuple[Path, Path]:
+    """Save an sd-turbo- or SDXS-shaped pipeline and a default TAESD, random weights."""
     import torch
     from diffusers import (
         AutoencoderKL,
@@ -146,8 +167,12 @@ def build_sd_turbo(folder: Path) -> tuple[Path, Path]:
     from tests.tiny_pipeline import _write_tokenizer_files
 
     torch.manual_seed(0)
-    unet = UNet2DConditionModel(**SD_TURBO_UNET)
-    vae = AutoencoderKL(**SD2_VAE)
+    if arch == "sdxs":
+        unet = UNet2DConditionModel(**SDXS_512_UNET)
+        vae: Any = AutoencoderTiny()  # its own decoder: TAESD's architecture
+    else:
+        unet = UNet2DConditionModel(**SD_TURBO_UNET)
+        vae = AutoencoderKL(**SD2_VAE)
     # A byte-level vocabulary (514 tokens) as the tests write it; the model's
     # embedding keeps sd-turbo's 49408 rows, so its size and cost are real.
     _write_tokenizer_files(folder / "tokenizer-files")
@@ -171,11 +196,12 @@ def build_sd_turbo(folder: Path) -> tuple[Path, Path]:
         requires_safety_checker=False,
     )
     # (mypy sees diffusers' lazy-import placeholders, not the real mixins.)
-    pipe.save_pretrained(folder / "sd-turbo-random", safe_serialization=True)  # type: ignore[attr-defined]
+    name = f"{arch}-random"
+    pipe.save_pretrained(folder / name, safe_serialization=True)  # type: ignore[attr-defined]
     torch.manual_seed(1)
     taesd = AutoencoderTiny()
     taesd.save_pretrained(folder / "taesd-random", safe_serialization=True)  # type: ignore[attr-defined]
-    return folder / "sd-turbo-random", folder / "taesd-random"
+    return folder / name, folder / "taesd-random"
 
 
 def build_tiny(folder: Path) -> tuple[Path, Path]:
@@ -185,14 +211,14 @@ def build_tiny(folder: Path) -> tuple[Path, Path]:
     return build_tiny_pipeline(folder / "tiny-pipeline"), build_tiny_taesd(folder / "tiny-taesd")
 
 
-def ensure_model(workdir: Path, quick: bool) -> tuple[Path, Path]:
-    done = workdir / ("tiny.built" if quick else "sd-turbo.built")
+def ensure_model(workdir: Path, quick: bool, arch: str = "sd-turbo") -> tuple[Path, Path]:
+    done = workdir / ("tiny.built" if quick else f"{arch}.built")
     if done.exists():
         paths = json.loads(done.read_text())
         return Path(paths[0]), Path(paths[1])
-    log(f"building the {'tiny' if quick else 'full sd-turbo'} architecture in {workdir}")
+    log(f"building the {'tiny' if quick else arch} architecture in {workdir}")
     started = time.perf_counter()
-    paths = build_tiny(workdir) if quick else build_sd_turbo(workdir)
+    paths = build_tiny(workdir) if quick else build_full(workdir, arch)
     done.write_text(json.dumps([str(p) for p in paths]))
     log(f"built in {time.perf_counter() - started:.0f} s")
     return paths
@@ -379,15 +405,27 @@ class Worker:
 def machine() -> str:
     model = "unknown CPU"
     flags: set[str] = set()
+    # Family and model tell apart CPUs that share a model name ("AMD EPYC" is
+    # a Zen 4 at family 25 and a Zen 5 at family 26 on these VMs).
+    ids: dict[str, str] = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name") and model == "unknown CPU":
                 model = line.split(":", 1)[1].strip()
             if line.startswith("flags") and not flags:
                 flags = set(line.split(":", 1)[1].split())
+            key = line.split(":", 1)[0].strip()
+            if key in ("cpu family", "model") and key not in ids:
+                ids[key] = line.split(":", 1)[1].strip()
     except OSError:
         pass
-    simd = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16") if f in flags]
+    if ids:
+        model += f" (family {ids.get('cpu family', '?')}, model {ids.get('model', '?')})"
+    simd = [
+        f
+        for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_bf16")
+        if f in flags
+    ]
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return (
         f"{model}, {os.cpu_count()} CPUs ({', '.join(simd) or 'no AVX2'}), {memory:.0f} GiB, "
@@ -416,12 +454,25 @@ def main() -> None:
     )
     parser.add_argument("--steps", type=int, default=1, help="denoising steps (default 1)")
     parser.add_argument("--quick", action="store_true", help="tiny random pipeline: a smoke run")
+    parser.add_argument(
+        "--arch",
+        choices=sorted(ARCHS),
+        default="sd-turbo",
+        help="the model built with random weights (default sd-turbo; sdxs: the SDXS-512 family, "
+        "one step, its own tiny decoder)",
+    )
     parser.add_argument("--workdir", help="keep the model and the OpenVINO cache here")
     parser.add_argument(
         "--variants",
         default=DEFAULT_VARIANTS,
         help=f"comma-separated, first is the baseline (default {DEFAULT_VARIANTS}; "
         f"all: {','.join(VARIANTS)})",
+    )
+    parser.add_argument(
+        "--reload",
+        action="store_true",
+        help="start each variant afresh for every timed run (one model resident at a time; "
+        "for machines that cannot hold every variant at once)",
     )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--export", action="store_true", help=argparse.SUPPRESS)
@@ -457,7 +508,7 @@ def main() -> None:
 
 
 def run_benchmark(args: argparse.Namespace, workdir: Path, variants: list[str]) -> None:
-    model, taesd = ensure_model(workdir, args.quick)
+    model, taesd = ensure_model(workdir, args.quick, args.arch)
     args.model, args.taesd = str(model), str(taesd)
     args.data_dir = str(workdir / "data")
     load_before = os.getloadavg()
@@ -479,27 +530,42 @@ def run_benchmark(args: argparse.Namespace, workdir: Path, variants: list[str]) 
         )
         log(f"export: {export}")
 
-    workers: dict[str, Worker] = {}
-    for variant in variants:
-        # Loaded one after another, so that loads do not compete for the CPU.
-        log(f"loading {variant}")
-        workers[variant] = Worker(variant, args)
-        workers[variant].info.update(workers[variant].read())
-        log(f"{variant} ready: {workers[variant].info}")
-
     times: dict[str, list[float]] = {v: [] for v in variants}
+    loads: dict[str, list[float]] = {v: [] for v in variants}
+    labels: dict[str, str] = {}
+    peaks: dict[str, float] = dict.fromkeys(variants, 0.0)
+    workers: dict[str, Worker] = {}
+    if not args.reload:
+        for variant in variants:
+            # Loaded one after another, so that loads do not compete for the CPU.
+            log(f"loading {variant}")
+            workers[variant] = Worker(variant, args)
+            workers[variant].info.update(workers[variant].read())
+            loads[variant].append(workers[variant].info["load_s"])
+            log(f"{variant} ready: {workers[variant].info}")
+
     for round_index in range(args.runs):
         shift = round_index % len(variants)
         for variant in variants[shift:] + variants[:shift]:
+            if args.reload:
+                # A fresh process each visit: only one model is resident at a time.
+                workers[variant] = Worker(variant, args)
+                workers[variant].info.update(workers[variant].read())
+                loads[variant].append(workers[variant].info["load_s"])
             workers[variant].send(str(round_index + 1))
             seconds = workers[variant].read()["seconds"]
             times[variant].append(seconds)
             log(f"round {round_index + 1}: {variant} {seconds:.2f} s")
-    peaks = {v: workers[v].close() for v in variants}
+            if args.reload:
+                labels[variant] = workers[variant].info.get("label", "")
+                peaks[variant] = max(peaks[variant], workers.pop(variant).close())
+    for variant, held in workers.items():
+        labels[variant] = held.info.get("label", "")
+        peaks[variant] = held.close()
     load_after = os.getloadavg()
 
     base = statistics.median(times[variants[0]])
-    kind = "tiny random pipeline" if args.quick else "full sd-turbo architecture, random weights"
+    kind = "tiny random pipeline" if args.quick else f"{ARCHS[args.arch]}, random weights"
     print()
     print(f"CPU backends: {kind}, {args.size}x{args.size}, {args.steps} step(s)")
     print(f"date: {time.strftime('%Y-%m-%d %H:%M %Z')}")
@@ -509,11 +575,18 @@ def run_benchmark(args: argparse.Namespace, workdir: Path, variants: list[str]) 
         f"load average (1/5/15 min) before: {' '.join(f'{x:.2f}' for x in load_before)}, "
         f"after: {' '.join(f'{x:.2f}' for x in load_after)}"
     )
-    print(f"median of {args.runs} interleaved runs after one warm-up run each")
+    if args.reload:
+        print(
+            f"median of {args.runs} interleaved rounds; each visit starts a fresh worker "
+            "process (load, one warm-up run, one timed run), so one model is resident at a time"
+        )
+    else:
+        print(f"median of {args.runs} interleaved runs after one warm-up run each")
     print(
         "speed-up: ratio of the medians; per round: the median of each round's ratio "
         "(runs of one round are back to back, so a load change on the machine hits "
-        "both sides alike); load s: start-up until ready"
+        "both sides alike); load s: start-up until ready (with --reload: the first "
+        "start, then the median of the later ones)"
     )
     print()
     print(
@@ -527,12 +600,19 @@ def run_benchmark(args: argparse.Namespace, workdir: Path, variants: list[str]) 
             b / t for b, t in zip(times[variants[0]], times[variant], strict=True)
         )
         label = VARIANTS[variant]
-        if "label" in workers[variant].info:
-            label += f" [{workers[variant].info['label']}]"
+        if args.arch == "sdxs" and not args.quick:
+            # SDXS ships a tiny decoder as its VAE, and every variant keeps it.
+            label = label.replace("full VAE", "its own tiny decoder").replace(
+                "TAESD", "its decoder"
+            )
+        if labels.get(variant):
+            label += f" [{labels[variant]}]"
+        load = f"{loads[variant][0]:.1f}"
+        if len(loads[variant]) > 1:
+            load += f", then {statistics.median(loads[variant][1:]):.1f}"
         print(
             f"| {label} | {median:.2f} | {min(times[variant]):.2f}-{max(times[variant]):.2f} "
-            f"| {base / median:.2f}x | {per_round:.2f}x | {workers[variant].info['load_s']:.1f} "
-            f"| {peaks[variant]:.2f} |"
+            f"| {base / median:.2f}x | {per_round:.2f}x | {load} | {peaks[variant]:.2f} |"
         )
     if export:
         print()

@@ -38,8 +38,10 @@ one step) and text states that are seeded normal noise for half of them and
 zeros (an empty prompt's shape) for the rest. With random weights the prompts
 cannot matter, so no text encoder is run. For the same reason the INT8 error
 figures here are indicative only: trained weights have other ranges and
-outliers. The PSNR of a decoded image is left to the full-pipeline
-benchmark (``bench_cpu_backends.py``); here only the UNet's output is compared.
+outliers. Besides the UNet output's relative error, each variant's first
+output is carried through sd-turbo's one Euler step (x0 = x_t - sigma * eps at
+t=999) and decoded by a default-sized TAESD (random weights, torch fp32, 8-bit
+RGB as the app makes it), and the PSNR of that image against fp32's is given.
 
 Timing: every variant is compiled from the same IR, warmed up once, and timed
 in interleaved rounds whose order rotates each round, so that load changes
@@ -365,6 +367,39 @@ def rel_error(a: Any, b: Any) -> float:
     return float(np.linalg.norm(a.astype(np.float64) - b) / np.linalg.norm(b.astype(np.float64)))
 
 
+def decoded_psnr(outputs: dict[str, Any], reference: Any, quick: bool) -> dict[str, float]:
+    """PSNR (dB) of each output's decoded one-step image against the reference's.
+
+    sd-turbo's one Euler step from t=999 (epsilon prediction): the UNet's input
+    is x_t / sqrt(sigma^2 + 1), so x0 = x_t - sigma * eps; x0 is decoded by a
+    default-sized TAESD (``AutoencoderTiny()``, seeded random weights, torch
+    fp32) into 8-bit RGB, as the app makes its PNG.
+    """
+    import numpy as np
+    import torch
+    from diffusers import AutoencoderTiny
+
+    betas = np.linspace(0.00085**0.5, 0.012**0.5, 1000, dtype=np.float64) ** 2
+    alpha_bar = float(np.cumprod(1 - betas)[int(TIMESTEP)])
+    sigma = (1 - alpha_bar) ** 0.5 / alpha_bar**0.5
+    x_t = unet_inputs(quick, 1, 7)[0][0].astype(np.float64) * (sigma**2 + 1) ** 0.5
+    torch.manual_seed(1)
+    taesd = AutoencoderTiny().eval()
+
+    def decode(eps: Any) -> Any:
+        x0 = torch.from_numpy((x_t - sigma * eps.astype(np.float64)).astype(np.float32))
+        with torch.no_grad():
+            image = taesd.decode(x0[None]).sample[0]
+        return ((image / 2 + 0.5).clamp(0, 1) * 255).round().double().numpy()
+
+    ref = decode(reference)
+    psnr = {}
+    for name, out in outputs.items():
+        mse = float(np.mean((decode(out) - ref) ** 2))
+        psnr[name] = float("inf") if mse == 0 else 10 * float(np.log10(255.0**2 / mse))
+    return psnr
+
+
 def benchmark(args: argparse.Namespace, workdir: Path, names: list[str], table: dict) -> None:
     n_cores = cores()
     all_variants = variants_for(n_cores)
@@ -433,6 +468,7 @@ def benchmark(args: argparse.Namespace, workdir: Path, names: list[str], table: 
     load_after = os.getloadavg()
 
     # ---------------------------------------------------------------- report
+    psnr = {} if reference is None else decoded_psnr(outputs, reference, args.quick)
     base = names[0]
     base_median = statistics.median(times[base])
     cpu = machine()
@@ -462,23 +498,26 @@ def benchmark(args: argparse.Namespace, workdir: Path, names: list[str], table: 
         "s/image = one inference's time / images in it (batch x requests in flight); "
         "per round = median of each round's baseline/variant ratio; rel. err = "
         "||out - out_f32|| / ||out_f32|| for the first image, same inputs as f32-b1; "
+        "PSNR = the decoded one-step image (TAESD) against f32-b1's, dB (inf: identical); "
         "RSS +GB = resident memory the compiled variant added"
     )
     print()
     print(
         f"| variant | s/image (median) | min-max | vs {base} | per round | precision "
-        "| threads/streams | rel. err vs f32 | RSS +GB | compile s |"
+        "| threads/streams | rel. err vs f32 | PSNR dB | RSS +GB | compile s |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name in names:
         median = statistics.median(times[name])
         per_round = statistics.median(b / t for b, t in zip(times[base], times[name], strict=True))
         error = "-" if reference is None else f"{rel_error(outputs[name], reference):.2e}"
+        decoded = f"{psnr[name]:.1f}" if name in psnr else "-"
         i = info[name]
         print(
             f"| {name}: {variants[name].label} | {median:.3f} | {min(times[name]):.3f}-"
             f"{max(times[name]):.3f} | {base_median / median:.2f}x | {per_round:.2f}x "
-            f"| {i['precision']} | {i['threads']}/{i['streams']} | {error} | {i['rss_gb']:.2f} "
+            f"| {i['precision']} | {i['threads']}/{i['streams']} | {error} | {decoded} "
+            f"| {i['rss_gb']:.2f} "
             f"| {i['compile_s']:.1f} |"
         )
         table[name] = median
@@ -495,8 +534,8 @@ def benchmark(args: argparse.Namespace, workdir: Path, names: list[str], table: 
             print(f"reload (compile from the IR): median {statistics.median(reloads):.1f} s")
     print(f"peak RSS of this (timing) process: {rss_gb('VmHWM'):.2f} GB")
     print(
-        "PSNR of a decoded image is left to the full-pipeline benchmark "
-        "(bench_cpu_backends.py); random weights make the INT8 errors indicative only."
+        f"sigma at t={TIMESTEP:.0f}: x0 = x_t - sigma * eps, so the UNet's error reaches the "
+        "decoder scaled by sigma; random weights make the INT8 and bf16 errors indicative only."
     )
 
 

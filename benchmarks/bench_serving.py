@@ -72,9 +72,9 @@ def build_backend(args: argparse.Namespace, workdir: Path) -> Any:
         # The full sd-turbo architecture with random weights (nothing can be
         # downloaded on the test machines): the same cost as the real model.
         sys.path.insert(0, str(ROOT / "benchmarks"))
-        from bench_cpu_backends import build_sd_turbo
+        from bench_cpu_backends import build_full
 
-        model = str(build_sd_turbo(workdir)[0])
+        model = str(build_full(workdir)[0])
         os.environ["HF_HUB_OFFLINE"] = "1"
     settings = Settings(
         data_dir=workdir / "data",
