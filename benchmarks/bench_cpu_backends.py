@@ -26,6 +26,8 @@ reported apart.
 from __future__ import annotations
 
 import argparse
+import base64
+import io
 import json
 import os
 import platform
@@ -47,6 +49,7 @@ VARIANTS = {
     "diffusers-taesd": "diffusers backend fp32 + TAESD",
     "openvino-taesd": "OpenVINO backend + TAESD (OpenVINO's CPU precision)",
     "openvino-taesd-f32": "OpenVINO backend + TAESD, forced fp32",
+    "openvino-taesd-int8": "OpenVINO backend + TAESD, INT8 UNet (AICREATIVE_CPU_PRECISION=int8)",
     "auto": "what the app picks here (calibrated once, cached in the data dir)",
 }
 DEFAULT_VARIANTS = "plain,diffusers-taesd,openvino-taesd,openvino-taesd-f32,auto"
@@ -281,12 +284,17 @@ def load_variant(args: argparse.Namespace) -> Any:
         diffusers_backend = DiffusersBackend(_settings(args, "on"))
         assert diffusers_backend.uses_tiny_autoencoder
         return lambda seed: diffusers_backend.generate(request(seed))[0]
-    if variant in ("openvino-taesd", "openvino-taesd-f32"):
+    if variant in ("openvino-taesd", "openvino-taesd-f32", "openvino-taesd-int8"):
         from aicreative.backends.openvino_backend import OpenVINOBackend
 
         precision = "f32" if variant.endswith("f32") else None
-        ov_backend = OpenVINOBackend(_settings(args, "on"), inference_precision=precision)
-        assert ov_backend.uses_tiny_autoencoder and not ov_backend.exported
+        # The INT8 export (quantized once, in its own process) is made on the
+        # first visit: its load time is the first start's.
+        ov_backend = OpenVINOBackend(
+            _settings(args, "on"), inference_precision=precision, int8=variant.endswith("int8")
+        )
+        assert ov_backend.uses_tiny_autoencoder
+        assert variant.endswith("int8") or not ov_backend.exported
         print(MARK + json.dumps({"label": ov_backend.label}), flush=True)
         return lambda seed: ov_backend.generate(request(seed))[0]
     if variant == "auto":
@@ -307,9 +315,17 @@ def worker(args: argparse.Namespace) -> None:
     run = load_variant(args)
     loaded = time.perf_counter() - started
     started = time.perf_counter()
-    run(0)
+    image = run(0)
     warm = time.perf_counter() - started
-    print(MARK + json.dumps({"ready": True, "load_s": loaded, "warmup_s": warm}), flush=True)
+    # The warm-up image (seed 0) goes to the parent, in memory, for the PSNR
+    # column: every variant draws the same latents for the same seed.
+    png = io.BytesIO()
+    image.save(png, format="PNG")
+    image_b64 = base64.b64encode(png.getvalue()).decode("ascii")
+    print(
+        MARK + json.dumps({"ready": True, "load_s": loaded, "warmup_s": warm, "image": image_b64}),
+        flush=True,
+    )
     for line in sys.stdin:
         if line.strip() == "quit":
             break
@@ -400,6 +416,19 @@ class Worker:
         self.send("quit")
         self.proc.wait(timeout=120)
         return peak
+
+
+def image_psnr(png: bytes, reference_png: bytes) -> float:
+    """PSNR in dB of an 8-bit RGB image against another (inf when identical)."""
+    import numpy as np
+    from PIL import Image
+
+    a = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.float64)
+    b = np.asarray(Image.open(io.BytesIO(reference_png)).convert("RGB"), dtype=np.float64)
+    if a.shape != b.shape:
+        return float("nan")
+    mse = float(np.mean((a - b) ** 2))
+    return float("inf") if mse == 0 else 10 * float(np.log10(255.0**2 / mse))
 
 
 def machine() -> str:
@@ -534,14 +563,21 @@ def run_benchmark(args: argparse.Namespace, workdir: Path, variants: list[str]) 
     loads: dict[str, list[float]] = {v: [] for v in variants}
     labels: dict[str, str] = {}
     peaks: dict[str, float] = dict.fromkeys(variants, 0.0)
+    images: dict[str, bytes] = {}  # each variant's first warm-up image (seed 0), PNG
     workers: dict[str, Worker] = {}
+
+    def start(variant: str) -> None:
+        workers[variant] = Worker(variant, args)
+        ready = workers[variant].read()
+        images.setdefault(variant, base64.b64decode(ready.pop("image")))
+        workers[variant].info.update(ready)
+        loads[variant].append(ready["load_s"])
+
     if not args.reload:
         for variant in variants:
             # Loaded one after another, so that loads do not compete for the CPU.
             log(f"loading {variant}")
-            workers[variant] = Worker(variant, args)
-            workers[variant].info.update(workers[variant].read())
-            loads[variant].append(workers[variant].info["load_s"])
+            start(variant)
             log(f"{variant} ready: {workers[variant].info}")
 
     for round_index in range(args.runs):
@@ -549,9 +585,7 @@ def run_benchmark(args: argparse.Namespace, workdir: Path, variants: list[str]) 
         for variant in variants[shift:] + variants[:shift]:
             if args.reload:
                 # A fresh process each visit: only one model is resident at a time.
-                workers[variant] = Worker(variant, args)
-                workers[variant].info.update(workers[variant].read())
-                loads[variant].append(workers[variant].info["load_s"])
+                start(variant)
             workers[variant].send(str(round_index + 1))
             seconds = workers[variant].read()["seconds"]
             times[variant].append(seconds)
@@ -588,12 +622,23 @@ def run_benchmark(args: argparse.Namespace, workdir: Path, variants: list[str]) 
         "both sides alike); load s: start-up until ready (with --reload: the first "
         "start, then the median of the later ones)"
     )
+    reference = next((v for v in ("openvino-taesd-f32", "diffusers-taesd") if v in images), None)
+    psnr = (
+        {v: image_psnr(images[v], images[reference]) for v in images if v != "plain"}
+        if reference
+        else {}
+    )
+    if reference:
+        print(
+            f"PSNR: each variant's seed-0 image against {reference}'s (fp32, same latents and "
+            "prompt; the full VAE decodes otherwise, so plain is not comparable), dB"
+        )
     print()
     print(
         f"| variant | s/image (median) | min-max | speed-up vs {variants[0]} | per round "
-        "| load s | peak RSS GB |"
+        "| load s | peak RSS GB | PSNR dB |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for variant in variants:
         median = statistics.median(times[variant])
         per_round = statistics.median(
@@ -610,9 +655,11 @@ def run_benchmark(args: argparse.Namespace, workdir: Path, variants: list[str]) 
         load = f"{loads[variant][0]:.1f}"
         if len(loads[variant]) > 1:
             load += f", then {statistics.median(loads[variant][1:]):.1f}"
+        decoded = f"{psnr[variant]:.1f}" if variant in psnr else "-"
         print(
             f"| {label} | {median:.2f} | {min(times[variant]):.2f}-{max(times[variant]):.2f} "
-            f"| {base / median:.2f}x | {per_round:.2f}x | {load} | {peaks[variant]:.2f} |"
+            f"| {base / median:.2f}x | {per_round:.2f}x | {load} | {peaks[variant]:.2f} "
+            f"| {decoded} |"
         )
     if export:
         print()

@@ -12,7 +12,10 @@ and flags), the model and the library versions. Later starts read it back
 and build only the winner, so they are as fast as before; a new CPU, model
 or library version measures again.
 
-``AICREATIVE_CPU_PRECISION`` (``bf16`` or ``f32``) skips the measurement.
+``AICREATIVE_CPU_PRECISION`` (``bf16`` or ``f32``) skips the measurement;
+``int8`` (an INT8 UNet, quantized once by NNCF) is only ever chosen so: it
+measured 1.25-1.54x faster than bf16 for the UNet, but quantizing takes
+minutes and ~15 GB once (``benchmarks/README.md``).
 The log, ``/healthz`` and the UI's backend label say what was chosen and the
 figure it was chosen on. Calibration runs at start-up, before the server
 takes requests, never during one. This module imports no model library: the
@@ -43,7 +46,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CACHE_FILE = "cpu-calibration.json"
-PRECISIONS = ("auto", "bf16", "f32")
+PRECISIONS = ("auto", "bf16", "f32", "int8")
 #: CPU flags that change which precision and kernels are fast.
 FLAGS = (
     "avx2",
@@ -235,14 +238,20 @@ def choose_for_settings(settings: Settings, *, openvino_only: bool = False) -> t
     """The CPU backend for ``settings`` and the reason to show for it.
 
     ``AICREATIVE_CPU_PRECISION`` set to bf16 or f32 builds OpenVINO in that
-    precision without measuring; ``auto`` measures the viable configurations
-    (once per machine), unless only one is viable.
+    precision without measuring, int8 builds it with an INT8 UNet; ``auto``
+    measures the viable configurations (once per machine), unless only one is
+    viable.
     """
     from . import load_backend
 
     if settings.cpu_precision in ("bf16", "f32"):
         backend = load_backend("openvino", settings)
         return backend, f"OpenVINO in {settings.cpu_precision}, set by AICREATIVE_CPU_PRECISION"
+    if settings.cpu_precision == "int8":
+        # Opt-in only: quantizing takes minutes and ~15 GB once, too much for
+        # a calibration meant to stay under a minute and 8 GB.
+        backend = load_backend("openvino", settings)
+        return backend, "OpenVINO with an INT8 UNet, set by AICREATIVE_CPU_PRECISION"
     options = candidates(settings)
     if openvino_only:
         options = [option for option in options if option.name.startswith("openvino")]

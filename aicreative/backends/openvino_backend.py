@@ -36,6 +36,12 @@ with AVX-512 and bf16; see ``benchmarks/README.md``):
   runs the UNet twice.
 * Inference precision is OpenVINO's default for the CPU: bf16 on CPUs with
   native bf16 (AVX-512 BF16, AMX), fp32 elsewhere; the label says which.
+  ``AICREATIVE_CPU_PRECISION=int8`` adds an INT8 UNet (NNCF, made once with
+  the export; :func:`.openvino_export.quantize_unet`).
+* Threads and streams are OpenVINO's for ``PERFORMANCE_HINT=LATENCY``: all
+  the cores this process may use, read from the machine, and one stream.
+  Half the threads ran 2x slower, and two streams with two requests in
+  flight gave no more images per second on a quiet 2-core Zen 5.
 
 Privacy: the prompt is never logged and images never touch the disk.
 """
@@ -101,6 +107,7 @@ class OpenVINOBackend(GuardedBackend):
         inference_precision: str | None = None,
         export_in_subprocess: bool = True,
         compile_size: int | None = DEFAULT_SIZE,
+        int8: bool = False,
     ) -> None:
         """Convert (once) or find the export, then compile it for ``compile_size``.
 
@@ -109,6 +116,8 @@ class OpenVINOBackend(GuardedBackend):
         ``export_in_subprocess=False`` converts in this process (tests).
         ``compile_size`` is the square image side compiled at start-up, so
         that the first request at that size is fast; None waits for a request.
+        ``int8`` uses an export whose UNet is quantized to INT8 (made once, by
+        NNCF; the rest runs in ``inference_precision``).
         """
         # torch first: without it nothing below works, and the registry then
         # reports "a package is missing (torch)".
@@ -123,7 +132,7 @@ class OpenVINOBackend(GuardedBackend):
             decoder = "taesd" if wants_taesd else "vae"
             try:
                 folder, self.exported = ensure_export(
-                    settings, decoder, in_subprocess=export_in_subprocess
+                    settings, decoder, in_subprocess=export_in_subprocess, int8=int8
                 )
             except TinyAutoencoderUnavailable as exc:
                 if settings.tiny_autoencoder == "on":
@@ -137,7 +146,7 @@ class OpenVINOBackend(GuardedBackend):
                     exc,
                 )
                 folder, self.exported = ensure_export(
-                    settings, "vae", in_subprocess=export_in_subprocess
+                    settings, "vae", in_subprocess=export_in_subprocess, int8=int8
                 )
         self.folder = folder
         self._load(folder, inference_precision, compile_size)
@@ -151,9 +160,11 @@ class OpenVINOBackend(GuardedBackend):
         # requests are not thread-safe, and the CPU is fully used by one anyway.
         self._lock = threading.Lock()
         decoder_text = " + TAESD" if self.uses_tiny_autoencoder else ""
+        unet_text = "INT8 UNet, " if self.manifest.get("unet") == "int8" else ""
         # The manifest's name: the model's, even when model_id names an export folder.
         self.label = (
-            f"{self.manifest['model']}{decoder_text} via OpenVINO on CPU ({self.precision})"
+            f"{self.manifest['model']}{decoder_text} via OpenVINO on CPU "
+            f"({unet_text}{self.precision})"
         )
         log.info("openvino backend ready: %s (cache %s)", self.label, folder)
 
@@ -331,7 +342,10 @@ def create(settings: Settings) -> OpenVINOBackend:
     """Registry factory. A model that cannot load raises OSError (offline, missing).
 
     ``cpu_precision`` bf16 or f32 sets OpenVINO's inference precision; auto
-    leaves OpenVINO's own choice (calibration.py measures which is faster).
+    leaves OpenVINO's own choice (calibration.py measures which is faster);
+    int8 quantizes the UNet (once) and leaves the rest to OpenVINO's choice.
     """
+    if settings.cpu_precision == "int8":
+        return OpenVINOBackend(settings, int8=True)
     precision = settings.cpu_precision if settings.cpu_precision != "auto" else None
     return OpenVINOBackend(settings, inference_precision=precision)

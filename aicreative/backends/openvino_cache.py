@@ -84,30 +84,33 @@ def _fingerprint(source: str) -> list[Any]:
     return [str(path.resolve()), files]
 
 
-def cache_name(model_id: str, decoder: str, taesd_id: str) -> str:
+def cache_name(model_id: str, decoder: str, taesd_id: str, *, int8: bool = False) -> str:
     """A file-system-safe folder name for one export.
 
     ``sd-turbo-taesd-b1-ov2026.4.1-<hash>``: model, decoder, batch size 1 and
-    OpenVINO version for people; the hash covers the full model id (or the
-    folder's files), the TAESD source and the export format. Height and width
-    are not in it: the files leave them free and each size is fixed when it
-    is compiled.
+    OpenVINO version for people (``-int8`` after the decoder for an INT8
+    UNet); the hash covers the full model id (or the folder's files), the
+    TAESD source and the export format. Height and width are not in it: the
+    files leave them free and each size is fixed when it is compiled.
     """
     path = Path(model_id)
     short = path.name if path.is_dir() else model_id.replace("/", "--")
     key = [FORMAT_VERSION, _fingerprint(model_id), decoder]
     if decoder == "taesd":
         key.append(_fingerprint(taesd_id))
+    if int8:
+        key.append("int8")
     digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:12]
-    return f"{_slug(short)}-{decoder}-b1-ov{openvino_version()}-{digest}"
+    unet = "-int8" if int8 else ""
+    return f"{_slug(short)}-{decoder}{unet}-b1-ov{openvino_version()}-{digest}"
 
 
-def cache_folder(settings: Settings, decoder: str) -> Path:
+def cache_folder(settings: Settings, decoder: str, *, int8: bool = False) -> Path:
     """``<data dir>/models/openvino/<cache_name>`` for these settings."""
     return (
         Path(settings.model_cache_dir)
         / "openvino"
-        / cache_name(settings.model_id, decoder, settings.taesd_id)
+        / cache_name(settings.model_id, decoder, settings.taesd_id, int8=int8)
     )
 
 
@@ -129,7 +132,7 @@ def _disk_full_message(folder: Path, exc: BaseException | None = None) -> str:
 
 
 def ensure_export(
-    settings: Settings, decoder: str, *, in_subprocess: bool = True
+    settings: Settings, decoder: str, *, in_subprocess: bool = True, int8: bool = False
 ) -> tuple[Path, bool]:
     """The export folder for ``settings`` and ``decoder``, converting it if needed.
 
@@ -137,9 +140,10 @@ def ensure_export(
     already there (or another process wrote it while this one waited).
     Raises :class:`TinyAutoencoderUnavailable` when TAESD cannot load,
     :class:`BackendUnavailable` for a full disk, and the loader's own errors
-    (OSError for a missing model) otherwise.
+    (OSError for a missing model) otherwise. ``int8`` asks for an export whose
+    UNet is quantized to INT8 (a folder of its own).
     """
-    final = cache_folder(settings, decoder)
+    final = cache_folder(settings, decoder, int8=int8)
     if (final / MANIFEST).is_file():
         return final, False
     _check_reachable(settings)
@@ -149,7 +153,7 @@ def ensure_export(
         with _export_lock(parent / f"{final.name}.lock"):
             if (final / MANIFEST).is_file():  # another process wrote it meanwhile
                 return final, False
-            _write_export(settings, decoder, final, in_subprocess)
+            _write_export(settings, decoder, final, in_subprocess, int8)
             return final, True
     except OSError as exc:
         if is_disk_full(exc):
@@ -194,7 +198,9 @@ def _export_lock(path: Path) -> Iterator[None]:
         lock.release()
 
 
-def _write_export(settings: Settings, decoder: str, final: Path, in_subprocess: bool) -> None:
+def _write_export(
+    settings: Settings, decoder: str, final: Path, in_subprocess: bool, int8: bool = False
+) -> None:
     """Export into a temporary folder beside ``final``, then move it into place.
 
     Called under the lock. ``os.replace`` of a folder is atomic on one file
@@ -205,16 +211,17 @@ def _write_export(settings: Settings, decoder: str, final: Path, in_subprocess: 
     work = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=parent))
     started = time.perf_counter()
     log.info(
-        "converting %s (%s decoder) to OpenVINO once, into %s; this takes minutes on a small CPU",
+        "converting %s (%s decoder%s) to OpenVINO once, into %s; this takes minutes on a small CPU",
         short_model_name(settings.model_id),
         decoder,
+        ", INT8 UNet: several more minutes and ~15 GB of memory" if int8 else "",
         final,
     )
     try:
         if in_subprocess:
-            _export_in_child(settings, decoder, work)
+            _export_in_child(settings, decoder, work, int8)
         else:
-            export_model(settings, decoder, work)
+            export_model(settings, decoder, work, int8=int8)
         durable.replace_folder(work, final)
     except BaseException:
         # Frees the space at once; a killed process leaves it to the next start.
@@ -231,7 +238,7 @@ def _remove_leftovers(parent: Path, final: Path) -> None:
         shutil.rmtree(final, ignore_errors=True)
 
 
-def _export_in_child(settings: Settings, decoder: str, target: Path) -> None:
+def _export_in_child(settings: Settings, decoder: str, target: Path, int8: bool = False) -> None:
     """Run :func:`export_model` in a fresh Python, so that the torch pipeline's
     memory (~5 GB for sd-turbo while tracing) is never part of the server's,
     and an out-of-memory kill takes the child, not the server."""
@@ -242,6 +249,7 @@ def _export_in_child(settings: Settings, decoder: str, target: Path) -> None:
             "taesd_id": settings.taesd_id,
             "decoder": decoder,
             "target": str(target),
+            "int8": int8,
         }
     )
     env = dict(os.environ)

@@ -129,6 +129,11 @@ def test_the_precision_setting_skips_measuring(
     forced = Settings(data_dir=settings.data_dir, backend="auto", cpu_precision="f32")
     backend, why = choose_for_settings(forced)
     assert seen == ["openvino:f32"] and why == "OpenVINO in f32, set by AICREATIVE_CPU_PRECISION"
+    # INT8 is never a candidate of the measurement; only the setting asks for it.
+    int8 = forced.replace(cpu_precision="int8")
+    backend, why = choose_for_settings(int8)
+    assert seen[-1] == "openvino:int8" and "INT8 UNet" in why
+    assert all("int8" not in c.name for c in calibration.candidates(int8, bf16=True))
     assert not (Path(settings.data_dir) / calibration.CACHE_FILE).exists()
 
 
