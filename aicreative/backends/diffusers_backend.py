@@ -84,10 +84,9 @@ class DiffusersBackend(GuardedBackend):
         )
         # A one-step small model (the SDXS family) ships its own tiny decoder,
         # distilled together with its UNet: it is kept, never swapped for TAESD.
-        self.uses_tiny_autoencoder = isinstance(pipe.vae, AutoencoderTiny)
-        if not self.uses_tiny_autoencoder and wants_tiny_autoencoder(
-            settings.tiny_autoencoder, self.device
-        ):
+        own_tiny = isinstance(pipe.vae, AutoencoderTiny)
+        self.uses_tiny_autoencoder = own_tiny
+        if not own_tiny and wants_tiny_autoencoder(settings.tiny_autoencoder, self.device):
             try:
                 pipe.vae = AutoencoderTiny.from_pretrained(
                     settings.taesd_id, dtype=self.dtype, cache_dir=downloads
@@ -110,6 +109,8 @@ class DiffusersBackend(GuardedBackend):
         self._run = _gpu_wrap(self._run_pipeline)
         self._run_batch = _gpu_wrap(self._run_batch_pipeline)
         decoder = " + TAESD" if self.uses_tiny_autoencoder else ""
+        if own_tiny:
+            decoder = " + its tiny decoder"
         self.label = f"{short_model_name(self.model_id)}{decoder} via diffusers on {self.device}"
         log.info("diffusers backend ready: %s (%s)", self.label, self.dtype)
 

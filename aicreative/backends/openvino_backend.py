@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import importlib.util
 import inspect
 import json
 import logging
@@ -128,12 +129,15 @@ class OpenVINOBackend(GuardedBackend):
         wants_taesd = wants_tiny_autoencoder(settings.tiny_autoencoder, "cpu")
         given_export = _ready_export(settings.model_id)
         folder = given_export
+        if int8 and importlib.util.find_spec("nncf") is None:
+            raise BackendUnavailable(
+                "openvino: AICREATIVE_CPU_PRECISION=int8 needs NNCF "
+                "(pip install '.[openvino]'), which is not installed"
+            )
         if folder is None:
             decoder = "taesd" if wants_taesd else "vae"
             try:
-                folder, self.exported = ensure_export(
-                    settings, decoder, in_subprocess=export_in_subprocess, int8=int8
-                )
+                folder, self.exported = self._export(settings, decoder, export_in_subprocess, int8)
             except TinyAutoencoderUnavailable as exc:
                 if settings.tiny_autoencoder == "on":
                     raise BackendUnavailable(
@@ -145,11 +149,15 @@ class OpenVINOBackend(GuardedBackend):
                     settings.taesd_id,
                     exc,
                 )
-                folder, self.exported = ensure_export(
-                    settings, "vae", in_subprocess=export_in_subprocess, int8=int8
-                )
+                folder, self.exported = self._export(settings, "vae", export_in_subprocess, int8)
         self.folder = folder
         self._load(folder, inference_precision, compile_size)
+        if int8 and self.manifest.get("unet") != "int8":
+            log.warning(
+                "AICREATIVE_CPU_PRECISION=int8, but the OpenVINO export %s has an fp16 UNet; "
+                "serving it as it is",
+                folder.name,
+            )
         if given_export is not None and wants_taesd != self.uses_tiny_autoencoder:
             log.warning(
                 "the OpenVINO export %s decodes with %s, whatever tiny_autoencoder says",
@@ -160,6 +168,8 @@ class OpenVINOBackend(GuardedBackend):
         # requests are not thread-safe, and the CPU is fully used by one anyway.
         self._lock = threading.Lock()
         decoder_text = " + TAESD" if self.uses_tiny_autoencoder else ""
+        if str(self.manifest.get("taesd") or "").endswith("(its own)"):
+            decoder_text = " + its tiny decoder"
         unet_text = "INT8 UNet, " if self.manifest.get("unet") == "int8" else ""
         # The manifest's name: the model's, even when model_id names an export folder.
         self.label = (
@@ -167,6 +177,24 @@ class OpenVINOBackend(GuardedBackend):
             f"({unet_text}{self.precision})"
         )
         log.info("openvino backend ready: %s (cache %s)", self.label, folder)
+
+    @staticmethod
+    def _export(
+        settings: Settings, decoder: str, in_subprocess: bool, int8: bool
+    ) -> tuple[Path, bool]:
+        """The export to load; for INT8, the fp16 one when quantizing fails.
+
+        Quantizing needs ~15 GB once (``benchmarks/README.md``): a machine
+        without it kills the conversion process, and serving the fp16 UNet
+        beats serving nothing. The next start tries again.
+        """
+        if not int8:
+            return ensure_export(settings, decoder, in_subprocess=in_subprocess)
+        try:
+            return ensure_export(settings, decoder, in_subprocess=in_subprocess, int8=True)
+        except BackendUnavailable as exc:
+            log.error("the INT8 UNet could not be made (%s); serving the fp16 export", exc)
+            return ensure_export(settings, decoder, in_subprocess=in_subprocess)
 
     def _load(
         self, folder: Path, inference_precision: str | None, compile_size: int | None

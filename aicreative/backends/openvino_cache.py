@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import importlib.metadata
 import json
 import logging
 import os
@@ -46,6 +47,7 @@ from .base import short_model_name
 from .common import cache_dir
 from .openvino_export import (
     FORMAT_VERSION,
+    INT8_RECIPE,
     MANIFEST,
     RESULT_MARK,
     TinyAutoencoderUnavailable,
@@ -84,6 +86,13 @@ def _fingerprint(source: str) -> list[Any]:
     return [str(path.resolve()), files]
 
 
+def _package_version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "missing"
+
+
 def cache_name(model_id: str, decoder: str, taesd_id: str, *, int8: bool = False) -> str:
     """A file-system-safe folder name for one export.
 
@@ -99,7 +108,7 @@ def cache_name(model_id: str, decoder: str, taesd_id: str, *, int8: bool = False
     if decoder == "taesd":
         key.append(_fingerprint(taesd_id))
     if int8:
-        key.append("int8")
+        key.append(["int8", INT8_RECIPE, _package_version("nncf")])
     digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:12]
     unet = "-int8" if int8 else ""
     return f"{_slug(short)}-{decoder}{unet}-b1-ov{openvino_version()}-{digest}"

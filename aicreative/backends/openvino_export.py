@@ -77,6 +77,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "FORMAT_VERSION",
+    "INT8_RECIPE",
     "MANIFEST",
     "RESULT_MARK",
     "TinyAutoencoderUnavailable",
@@ -93,6 +94,11 @@ FORMAT_VERSION = 1
 MANIFEST = "aicreative-openvino.json"
 #: What starts the conversion process's result line on its stdout.
 RESULT_MARK = "AICREATIVE_OPENVINO_EXPORT "
+#: The image side the INT8 UNet is calibrated at: the app's default size.
+CALIBRATION_SIZE = 512
+#: Bumped when the INT8 recipe changes (prompts, inputs, NNCF options): part of
+#: the INT8 export's cache name, with NNCF's version.
+INT8_RECIPE = 1
 #: The INT8 UNet's calibration set: what people ask for, written here (no
 #: data set is downloaded, none is kept), plus the empty prompt that unguided
 #: and negative-prompt passes encode.
@@ -259,13 +265,24 @@ def export_model(
         folder="decoder",
     )
     if int8:
-        quantize_unet(target, parts.tokenizer, parts.scheduler, (channels, side, side))
+        # Calibrated at the size the app serves by default (512x512), whatever
+        # size the model was trained at.
+        latent = CALIBRATION_SIZE // parts.scale_factor
+        quantize_unet(target, parts.tokenizer, parts.scheduler, (channels, latent, latent))
 
     manifest = {
         "format": FORMAT_VERSION,
         "model": short_model_name(settings.model_id),
-        "decoder": decoder,
-        "taesd": short_model_name(settings.taesd_id) if decoder == "taesd" else None,
+        # What decodes: "taesd" (a tiny autoencoder) or "vae" (the model's full
+        # VAE); for a model that ships a tiny decoder, always its own.
+        "decoder": "taesd" if parts.own_tiny_decoder else decoder,
+        "taesd": (
+            f"{short_model_name(settings.model_id)} (its own)"
+            if parts.own_tiny_decoder
+            else short_model_name(settings.taesd_id)
+            if decoder == "taesd"
+            else None
+        ),
         "openvino": openvino_version(),
         "latent_channels": channels,
         "vae_scale_factor": parts.scale_factor,
@@ -308,8 +325,13 @@ def quantize_unet(
     del text_encoder
     timesteps: list[float] = []
     for steps in (1, 4):
-        scheduler.set_timesteps(steps)
+        try:
+            scheduler.set_timesteps(steps)
+        except (ValueError, TypeError, IndexError):
+            continue  # a scheduler that cannot take so few steps
         timesteps += [float(t) for t in scheduler.timesteps if float(t) not in timesteps]
+    if not timesteps:
+        timesteps = [float(scheduler.config.num_train_timesteps - 1)]
     # The UNet's input at any step has unit variance (the scheduler scales the
     # noisy latents so), which seeded normal noise is.
     generator = torch.Generator("cpu").manual_seed(0)
@@ -330,6 +352,19 @@ def quantize_unet(
     _write_ir(quantized, path)
 
 
+def ships_tiny_decoder(model_id: str, downloads: str | None = None) -> bool:
+    """Whether the model's own ``vae`` is a tiny autoencoder (the SDXS family),
+    from its ``model_index.json`` alone (no weights are loaded)."""
+    from diffusers import DiffusionPipeline
+
+    try:
+        index = DiffusionPipeline.load_config(model_id, cache_dir=downloads)
+    except (OSError, ValueError):
+        return False  # the pipeline's own load says what is wrong
+    vae = index.get("vae") if isinstance(index, dict) else None
+    return isinstance(vae, list | tuple) and len(vae) == 2 and vae[1] == "AutoencoderTiny"
+
+
 def _load_parts(settings: Settings, decoder: str) -> SimpleNamespace:
     """The pipeline's modules to convert, in eval mode, and its latent scale factor.
 
@@ -338,9 +373,11 @@ def _load_parts(settings: Settings, decoder: str) -> SimpleNamespace:
     import torch
     from diffusers import AutoencoderTiny, AutoPipelineForText2Image
 
+    if decoder not in ("taesd", "vae"):
+        raise ValueError(f"unknown decoder {decoder!r}")
     downloads = cache_dir(settings)
     taesd = None
-    if decoder == "taesd":
+    if decoder == "taesd" and not ships_tiny_decoder(settings.model_id, downloads):
         # Loaded first: it is small, and a missing TAESD should not cost a
         # full pipeline load before "auto" falls back to the VAE.
         try:
@@ -349,17 +386,17 @@ def _load_parts(settings: Settings, decoder: str) -> SimpleNamespace:
             )
         except (OSError, ValueError) as exc:
             raise TinyAutoencoderUnavailable(f"{type(exc).__name__}: {exc}") from exc
-    elif decoder != "vae":
-        raise ValueError(f"unknown decoder {decoder!r}")
     pipe = AutoPipelineForText2Image.from_pretrained(
         settings.model_id, dtype=torch.float32, cache_dir=downloads
     )
     _check_supported(pipe)
-    if taesd is not None and isinstance(pipe.vae, AutoencoderTiny):
-        # A one-step small model (the SDXS family) ships its own tiny decoder,
-        # distilled together with its UNet: that one, not the generic TAESD.
-        taesd = pipe.vae
+    # A one-step small model (the SDXS family) ships its own tiny decoder,
+    # distilled together with its UNet: that one, never the generic TAESD.
+    own_tiny = isinstance(pipe.vae, AutoencoderTiny)
+    if own_tiny:
+        taesd = None
     return SimpleNamespace(
+        own_tiny_decoder=own_tiny,
         tokenizer=pipe.tokenizer,
         scheduler=pipe.scheduler,
         text_encoder=pipe.text_encoder.eval(),

@@ -145,6 +145,7 @@ def test_a_model_with_its_own_tiny_decoder_keeps_it(
         )
         backend = db.create(settings)
         assert backend.uses_tiny_autoencoder is True
+        assert "its tiny decoder" in backend.label
         kept = backend.pipe.vae.state_dict()
         assert all(torch.equal(kept[k], v) for k, v in own.state_dict().items())
         assert not all(torch.equal(kept[k], v) for k, v in generic.state_dict().items())

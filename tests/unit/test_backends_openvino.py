@@ -240,9 +240,12 @@ def test_a_one_step_small_model_with_its_own_tiny_decoder(
     from aicreative.backends.diffusers_backend import DiffusersBackend
 
     offline(monkeypatch)
-    settings = make_settings(tmp_path / "ov", tiny_sdxs_dir, tiny_taesd_dir)
+    # No TAESD anywhere, and tiny_autoencoder "on": the model's own decoder is all it needs.
+    settings = make_settings(tmp_path / "ov", tiny_sdxs_dir, tmp_path / "no-taesd-here")
     backend = build(settings)
     assert backend.uses_tiny_autoencoder
+    assert backend.manifest["taesd"] == "pipeline (its own)"
+    assert "its tiny decoder" in backend.label
     reference = DiffusersBackend(make_settings(tmp_path / "ref", tiny_sdxs_dir, tiny_taesd_dir))
     request = req(seed=4)
     ours = pixels(backend.generate(request)[0]).astype(np.int16)
