@@ -549,6 +549,8 @@ def test_screenshots_and_layout_at_1280_and_390(
         open_tab(page, "Gallery")
         page.set_viewport_size({"width": 390, "height": 844})
         page.get_by_test_id("gallery-item").first.click()
+        # The viewer opens once the image is decrypted: wait for it, as a person does.
+        expect(page.get_by_test_id("viewer")).to_be_visible()
         box = page.get_by_test_id("viewer").bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, box
         expect(page.get_by_test_id("viewer-download")).to_be_in_viewport()
