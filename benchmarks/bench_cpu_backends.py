@@ -418,17 +418,20 @@ class Worker:
         return peak
 
 
-def image_psnr(png: bytes, reference_png: bytes) -> float:
-    """PSNR in dB of an 8-bit RGB image against another (inf when identical)."""
+def psnr(image: Any, reference: Any) -> float:
+    """PSNR in dB of 8-bit pixel values (0-255) against a reference (inf when identical)."""
     import numpy as np
+
+    mse = float(np.mean((np.asarray(image, np.float64) - np.asarray(reference, np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * float(np.log10(255.0**2 / mse))
+
+
+def image_psnr(png: bytes, reference_png: bytes) -> float:
+    """:func:`psnr` of two PNG images as RGB (nan when their sizes differ)."""
     from PIL import Image
 
-    a = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.float64)
-    b = np.asarray(Image.open(io.BytesIO(reference_png)).convert("RGB"), dtype=np.float64)
-    if a.shape != b.shape:
-        return float("nan")
-    mse = float(np.mean((a - b) ** 2))
-    return float("inf") if mse == 0 else 10 * float(np.log10(255.0**2 / mse))
+    a, b = (Image.open(io.BytesIO(data)).convert("RGB") for data in (png, reference_png))
+    return psnr(a, b) if a.size == b.size else float("nan")
 
 
 def machine() -> str:
@@ -623,7 +626,7 @@ def run_benchmark(args: argparse.Namespace, workdir: Path, variants: list[str]) 
         "start, then the median of the later ones)"
     )
     reference = next((v for v in ("openvino-taesd-f32", "diffusers-taesd") if v in images), None)
-    psnr = (
+    psnr_db = (
         {v: image_psnr(images[v], images[reference]) for v in images if v != "plain"}
         if reference
         else {}
@@ -655,7 +658,7 @@ def run_benchmark(args: argparse.Namespace, workdir: Path, variants: list[str]) 
         load = f"{loads[variant][0]:.1f}"
         if len(loads[variant]) > 1:
             load += f", then {statistics.median(loads[variant][1:]):.1f}"
-        decoded = f"{psnr[variant]:.1f}" if variant in psnr else "-"
+        decoded = f"{psnr_db[variant]:.1f}" if variant in psnr_db else "-"
         print(
             f"| {label} | {median:.2f} | {min(times[variant]):.2f}-{max(times[variant]):.2f} "
             f"| {base / median:.2f}x | {per_round:.2f}x | {load} | {peaks[variant]:.2f} "

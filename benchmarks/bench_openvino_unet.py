@@ -81,7 +81,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_cpu_backends import SD_TURBO_UNET, log, machine, versions  # noqa: E402
+from bench_cpu_backends import SD_TURBO_UNET, log, machine, psnr, versions  # noqa: E402
 
 # The app's import of openvino, with openvino's (and so NNCF's) telemetry off.
 from aicreative.backends.openvino_export import ov  # noqa: E402
@@ -393,11 +393,7 @@ def decoded_psnr(outputs: dict[str, Any], reference: Any, quick: bool) -> dict[s
         return ((image / 2 + 0.5).clamp(0, 1) * 255).round().double().numpy()
 
     ref = decode(reference)
-    psnr = {}
-    for name, out in outputs.items():
-        mse = float(np.mean((decode(out) - ref) ** 2))
-        psnr[name] = float("inf") if mse == 0 else 10 * float(np.log10(255.0**2 / mse))
-    return psnr
+    return {name: psnr(decode(out), ref) for name, out in outputs.items()}
 
 
 def benchmark(args: argparse.Namespace, workdir: Path, names: list[str], table: dict) -> None:
@@ -468,7 +464,7 @@ def benchmark(args: argparse.Namespace, workdir: Path, names: list[str], table: 
     load_after = os.getloadavg()
 
     # ---------------------------------------------------------------- report
-    psnr = {} if reference is None else decoded_psnr(outputs, reference, args.quick)
+    decoded_db = {} if reference is None else decoded_psnr(outputs, reference, args.quick)
     base = names[0]
     base_median = statistics.median(times[base])
     cpu = machine()
@@ -511,7 +507,7 @@ def benchmark(args: argparse.Namespace, workdir: Path, names: list[str], table: 
         median = statistics.median(times[name])
         per_round = statistics.median(b / t for b, t in zip(times[base], times[name], strict=True))
         error = "-" if reference is None else f"{rel_error(outputs[name], reference):.2e}"
-        decoded = f"{psnr[name]:.1f}" if name in psnr else "-"
+        decoded = f"{decoded_db[name]:.1f}" if name in decoded_db else "-"
         i = info[name]
         print(
             f"| {name}: {variants[name].label} | {median:.3f} | {min(times[name]):.3f}-"

@@ -33,12 +33,12 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import durable
 from .base import Backend, GenerationRequest
+from .common import package_version
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -128,18 +128,11 @@ def calibration_key(settings: Settings) -> str:
         "model": settings.model_id,
         "tiny_autoencoder": settings.tiny_autoencoder,
         "taesd": settings.taesd_id,
-        "versions": {name: _version(name) for name in ("torch", "diffusers", "openvino")},
+        "versions": {name: package_version(name) for name in ("torch", "diffusers", "openvino")},
         # How candidates are timed; a change measures again (2: best of two images).
         "method": 2,
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
-
-
-def _version(name: str) -> str:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "missing"
 
 
 def candidates(settings: Settings, *, bf16: bool | None = None) -> list[Candidate]:

@@ -4,6 +4,7 @@ Owns, for the diffusers and OpenVINO backends (and the registry's GPU probe):
 
 * where hub downloads go (:func:`cache_dir`) and when the tiny autoencoder
   decodes (:func:`wants_tiny_autoencoder`);
+* an installed package's version, for cache keys (:func:`package_version`);
 * the torch device to run on (:func:`pick_device`) and whether there is a
   GPU at all (:func:`gpu_device`), asked of torch only where it is installed;
 * what a person is told when generation fails (:func:`user_message`, with
@@ -21,6 +22,7 @@ diffusers or OpenVINO (``tests/unit/test_layers.py`` checks it).
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import logging
 import os
@@ -47,6 +49,15 @@ OUT_OF_MEMORY = (
     "your credits were refunded."
 )
 FAILED = "The image model failed; your credits were refunded. Please try again."
+
+
+def package_version(name: str) -> str:
+    """``name``'s installed version, or ``missing``: part of cache keys, so
+    that a library upgrade converts or measures again."""
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "missing"
 
 
 def cache_dir(settings: Settings) -> str | None:

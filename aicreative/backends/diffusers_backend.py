@@ -108,9 +108,9 @@ class DiffusersBackend(GuardedBackend):
         # Wrapped once, at load, not per request (ZeroGPU sets up at decoration).
         self._run = _gpu_wrap(self._run_pipeline)
         self._run_batch = _gpu_wrap(self._run_batch_pipeline)
-        decoder = " + TAESD" if self.uses_tiny_autoencoder else ""
-        if own_tiny:
-            decoder = " + its tiny decoder"
+        decoder = (
+            " + its tiny decoder" if own_tiny else " + TAESD" if self.uses_tiny_autoencoder else ""
+        )
         self.label = f"{short_model_name(self.model_id)}{decoder} via diffusers on {self.device}"
         log.info("diffusers backend ready: %s (%s)", self.label, self.dtype)
 

@@ -168,7 +168,7 @@ class OpenVINOBackend(GuardedBackend):
         # requests are not thread-safe, and the CPU is fully used by one anyway.
         self._lock = threading.Lock()
         decoder_text = " + TAESD" if self.uses_tiny_autoencoder else ""
-        if str(self.manifest.get("taesd") or "").endswith("(its own)"):
+        if self.manifest.get("own_tiny_decoder"):
             decoder_text = " + its tiny decoder"
         unet_text = "INT8 UNet, " if self.manifest.get("unet") == "int8" else ""
         # The manifest's name: the model's, even when model_id names an export folder.

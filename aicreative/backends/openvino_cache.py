@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
-import importlib.metadata
 import json
 import logging
 import os
@@ -44,7 +43,7 @@ from filelock import FileLock, Timeout
 from .. import durable
 from . import BackendUnavailable
 from .base import short_model_name
-from .common import cache_dir
+from .common import cache_dir, package_version
 from .openvino_export import (
     FORMAT_VERSION,
     INT8_RECIPE,
@@ -86,13 +85,6 @@ def _fingerprint(source: str) -> list[Any]:
     return [str(path.resolve()), files]
 
 
-def _package_version(name: str) -> str:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return "missing"
-
-
 def cache_name(model_id: str, decoder: str, taesd_id: str, *, int8: bool = False) -> str:
     """A file-system-safe folder name for one export.
 
@@ -108,7 +100,7 @@ def cache_name(model_id: str, decoder: str, taesd_id: str, *, int8: bool = False
     if decoder == "taesd":
         key.append(_fingerprint(taesd_id))
     if int8:
-        key.append(["int8", INT8_RECIPE, _package_version("nncf")])
+        key.append(["int8", INT8_RECIPE, package_version("nncf")])
     digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:12]
     unet = "-int8" if int8 else ""
     return f"{_slug(short)}-{decoder}{unet}-b1-ov{openvino_version()}-{digest}"

@@ -276,6 +276,7 @@ def export_model(
         # What decodes: "taesd" (a tiny autoencoder) or "vae" (the model's full
         # VAE); for a model that ships a tiny decoder, always its own.
         "decoder": "taesd" if parts.own_tiny_decoder else decoder,
+        "own_tiny_decoder": parts.own_tiny_decoder,
         "taesd": (
             f"{short_model_name(settings.model_id)} (its own)"
             if parts.own_tiny_decoder
@@ -302,8 +303,9 @@ def quantize_unet(
 
     The calibration inputs are what the UNet sees at generation: each of
     :data:`CALIBRATION_PROMPTS` through the converted text encoder, seeded
-    unit noise as latents, at the timesteps of a 1- and a 4-step run. ``ModelType.TRANSFORMER`` (SmoothQuant on the MatMuls) with
-    bias correction off, as OpenVINO's Stable Diffusion examples quantize.
+    unit noise as latents, at the timesteps of a 1- and a 4-step run.
+    ``ModelType.TRANSFORMER`` (SmoothQuant on the MatMuls) with bias
+    correction off, as OpenVINO's Stable Diffusion examples quantize.
     Everything stays in memory; only the quantized IR is written.
     """
     import nncf

@@ -89,7 +89,7 @@ def test_another_cpu_or_library_version_measures_again(
     built: list[str] = []
     _, decision = choose(settings, fakes(built, slow=0.0, fast=0.05))
     assert not decision.cached and decision.winner == "slow"
-    monkeypatch.setattr(calibration, "_version", lambda name: "99.0")
+    monkeypatch.setattr(calibration, "package_version", lambda name: "99.0")
     _, again = choose(settings, fakes(built, slow=0.05, fast=0.0))
     assert not again.cached and again.winner == "fast"
 
