@@ -129,7 +129,8 @@ class OpenVINOBackend(GuardedBackend):
         wants_taesd = wants_tiny_autoencoder(settings.tiny_autoencoder, "cpu")
         given_export = _ready_export(settings.model_id)
         folder = given_export
-        if int8 and importlib.util.find_spec("nncf") is None:
+        if folder is None and int8 and importlib.util.find_spec("nncf") is None:
+            # (A ready export folder needs no NNCF: it is served as it is.)
             raise BackendUnavailable(
                 "openvino: AICREATIVE_CPU_PRECISION=int8 needs NNCF "
                 "(pip install '.[openvino]'), which is not installed"
@@ -192,7 +193,9 @@ class OpenVINOBackend(GuardedBackend):
             return ensure_export(settings, decoder, in_subprocess=in_subprocess)
         try:
             return ensure_export(settings, decoder, in_subprocess=in_subprocess, int8=True)
-        except BackendUnavailable as exc:
+        except TinyAutoencoderUnavailable:
+            raise  # the caller falls back to the full VAE, as without INT8
+        except (BackendUnavailable, OSError) as exc:
             log.error("the INT8 UNet could not be made (%s); serving the fp16 export", exc)
             return ensure_export(settings, decoder, in_subprocess=in_subprocess)
 

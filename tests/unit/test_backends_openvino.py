@@ -290,6 +290,35 @@ def test_an_int8_unet_on_request(
     assert 0 < difference < 2, difference  # measured: 0.19 of 255
 
 
+def test_a_failed_int8_quantization_serves_the_fp16_export(
+    tiny_pipeline_dir: Path,
+    tiny_taesd_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Quantizing needs ~15 GB; where the conversion process is killed for it
+    (stood in for here: the kill itself cannot be staged in a test), the fp16
+    export is served and the log says why."""
+    offline(monkeypatch)
+    real = ovb.ensure_export
+
+    def killed_when_int8(settings: Settings, decoder: str, **kw: Any) -> Any:
+        if kw.get("int8"):
+            raise BackendUnavailable("openvino: the conversion process was killed (out of memory?)")
+        return real(settings, decoder, **kw)
+
+    monkeypatch.setattr(ovb, "ensure_export", killed_when_int8)
+    settings = make_settings(tmp_path, tiny_pipeline_dir, tiny_taesd_dir, cpu_precision="int8")
+    with caplog.at_level(logging.ERROR, logger=ovb.__name__):
+        backend = ovb.OpenVINOBackend(
+            settings, int8=True, export_in_subprocess=False, compile_size=256
+        )
+    assert backend.manifest["unet"] == "fp16" and "INT8" not in backend.label
+    assert "the INT8 UNet could not be made" in caplog.text and "killed" in caplog.text
+    assert backend.generate(req(seed=1))[0].size == (256, 256)
+
+
 def test_the_int8_setting_reaches_the_backend(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
