@@ -187,7 +187,7 @@ class OpenVINOBackend(GuardedBackend):
 
         Quantizing needs ~15 GB once (``benchmarks/README.md``): a machine
         without it kills the conversion process, and serving the fp16 UNet
-        beats serving nothing. The next start tries again.
+        beats serving nothing. Later starts do not try again (``failure_marker``).
         """
         if not int8:
             return ensure_export(settings, decoder, in_subprocess=in_subprocess)

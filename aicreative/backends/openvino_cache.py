@@ -18,6 +18,11 @@ What this module owns:
   pipeline (~5 GB while tracing sd-turbo's UNet; ``benchmarks/README.md``)
   and an out-of-memory kill takes the child, not the server; this module
   starts it and reads its result line back.
+* **Not trying a failed INT8 export again on every start.** Quantizing takes
+  minutes and ~15 GB (``benchmarks/README.md``); where it failed (killed for
+  memory, say), a marker beside the cache says so, and later starts fail at
+  once, naming the marker to delete to try again. A new model, recipe or
+  library version has another cache name, so another marker: it tries anew.
 """
 
 from __future__ import annotations
@@ -142,11 +147,14 @@ def ensure_export(
     Raises :class:`TinyAutoencoderUnavailable` when TAESD cannot load,
     :class:`BackendUnavailable` for a full disk, and the loader's own errors
     (OSError for a missing model) otherwise. ``int8`` asks for an export whose
-    UNet is quantized to INT8 (a folder of its own).
+    UNet is quantized to INT8 (a folder of its own); where an earlier start
+    failed to make it, :class:`BackendUnavailable` at once (:func:`failure_marker`).
     """
     final = cache_folder(settings, decoder, int8=int8)
     if (final / MANIFEST).is_file():
         return final, False
+    if int8:
+        _refuse_after_failure(final)
     _check_reachable(settings)
     parent = final.parent
     try:
@@ -154,12 +162,59 @@ def ensure_export(
         with _export_lock(parent / f"{final.name}.lock"):
             if (final / MANIFEST).is_file():  # another process wrote it meanwhile
                 return final, False
-            _write_export(settings, decoder, final, in_subprocess, int8)
+            try:
+                _write_export(settings, decoder, final, in_subprocess, int8)
+            except TinyAutoencoderUnavailable:
+                raise  # not the quantization's fault: the caller falls back to the VAE
+            except Exception as exc:
+                # A full disk says so itself, and freeing space should be enough.
+                if int8 and not is_disk_full(exc):
+                    _record_failure(final, exc)
+                raise
             return final, True
     except OSError as exc:
         if is_disk_full(exc):
             raise BackendUnavailable(_disk_full_message(parent, exc)) from exc
         raise
+
+
+def failure_marker(final: Path) -> Path:
+    """The file that says the export ``final`` could not be made, beside it."""
+    return final.with_name(f"{final.name}.failed")
+
+
+def _record_failure(final: Path, exc: BaseException) -> None:
+    marker = failure_marker(final)
+    record = {
+        "at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "reason": (str(exc) or type(exc).__name__)[:500],
+    }
+    try:
+        durable.write_bytes(marker, json.dumps(record).encode("utf-8"))
+    except OSError as write_error:  # a full disk, say: the next start simply tries again
+        log.warning("could not record the failed export in %s (%s)", marker, write_error)
+        return
+    log.error("the INT8 export failed; later starts will not try again until %s is deleted", marker)
+
+
+def _refuse_after_failure(final: Path) -> None:
+    """Raise at once when an earlier start failed to make this export."""
+    marker = failure_marker(final)
+    try:
+        record = json.loads(marker.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError):
+        record = {}
+    if not isinstance(record, dict):
+        record = {}
+    log.warning("not making the INT8 export again: delete %s to try again", marker)
+    # No server path in the message: the log above names the file.
+    raise BackendUnavailable(
+        f"openvino: the INT8 UNet could not be made on {record.get('at', 'an earlier start')} "
+        f"({record.get('reason', 'reason not recorded')}); delete {marker.name} in the "
+        "OpenVINO model cache (<data dir>/models/openvino) to try again"
+    )
 
 
 def _check_reachable(settings: Settings) -> None:

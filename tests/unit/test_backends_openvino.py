@@ -319,6 +319,69 @@ def test_a_failed_int8_quantization_serves_the_fp16_export(
     assert backend.generate(req(seed=1))[0].size == (256, 256)
 
 
+def test_a_failed_int8_export_is_not_tried_again_on_every_start(
+    tiny_pipeline_dir: Path,
+    tiny_taesd_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A failed quantization (stood in for: a kill for memory cannot be staged
+    in a test) is recorded beside the cache, so a restart serves the fp16
+    export at once instead of spending minutes and ~15 GB failing again; the
+    log names the file to delete, and deleting it tries again."""
+    offline(monkeypatch)
+    real = ovc.export_model
+    tries: list[Path] = []
+
+    def killed_when_int8(settings: Settings, decoder: str, target: Path, **kw: Any) -> Any:
+        if kw.get("int8"):
+            tries.append(target)
+            raise BackendUnavailable("openvino: the conversion process was killed (out of memory?)")
+        return real(settings, decoder, target, **kw)
+
+    monkeypatch.setattr(ovc, "export_model", killed_when_int8)
+    settings = make_settings(tmp_path, tiny_pipeline_dir, tiny_taesd_dir, cpu_precision="int8")
+
+    def start() -> ovb.OpenVINOBackend:
+        return ovb.OpenVINOBackend(
+            settings, int8=True, export_in_subprocess=False, compile_size=256
+        )
+
+    first = start()
+    assert len(tries) == 1 and first.manifest["unet"] == "fp16"
+    marker = ovc.failure_marker(ovc.cache_folder(settings, "taesd", int8=True))
+    record = json.loads(marker.read_text(encoding="utf-8"))
+    assert "killed (out of memory?)" in record["reason"]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        again = start()
+    assert len(tries) == 1, "a restart quantized again"
+    assert again.manifest["unet"] == "fp16" and again.generate(req(seed=1))
+    assert f"delete {marker} to try again" in caplog.text
+    assert f"could not be made on {record['at']}" in caplog.text
+    marker.unlink()
+    start()
+    assert len(tries) == 2 and marker.is_file()
+
+
+def test_a_full_disk_leaves_no_failure_marker(tmp_path: Path) -> None:
+    """Freeing space is enough after a full disk: the next start tries again."""
+    settings = Settings(data_dir=tmp_path)
+    final = ovc.cache_folder(settings, "taesd", int8=True)
+    final.parent.mkdir(parents=True)
+
+    def full(*args: Any, **kw: Any) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ovc, "_write_export", full)
+        patch.setattr(ovc, "_check_reachable", lambda settings: None)
+        with pytest.raises(BackendUnavailable, match="the disk is full"):
+            ovc.ensure_export(settings, "taesd", int8=True)
+    assert not ovc.failure_marker(final).exists()
+
+
 def test_the_int8_setting_reaches_the_backend(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
