@@ -149,21 +149,6 @@ def test_the_precision_setting_skips_measuring(
     assert not (Path(settings.data_dir) / calibration.CACHE_FILE).exists()
 
 
-def test_a_candidate_is_timed_on_its_best_of_two_images() -> None:
-    """After one warm-up image, the faster of two: a slow first image (kernels
-    still being set up, as bf16's on a Zen 5) must not decide."""
-
-    class Warming(Timed):
-        delays = [0.0, 0.4, 0.05]  # warm-up, first timed image, second
-
-        def generate(self, request: Any, on_progress: Any = None) -> Any:
-            self.seconds = self.delays.pop(0)
-            return super().generate(request, on_progress)
-
-    seconds, timed = calibration.time_backend(Warming("bf16", 0.0))
-    assert timed and 0.05 <= seconds < 0.2
-
-
 class Counted(Timed):
     """Takes ``delays[i]`` seconds on its i-th image, the last one from then on."""
 
@@ -175,6 +160,14 @@ class Counted(Timed):
         self.seconds = self.delays[min(self.images, len(self.delays) - 1)]
         self.images += 1
         return super().generate(request, on_progress)
+
+
+def test_a_candidate_is_timed_on_its_best_of_two_images() -> None:
+    """After one warm-up image, the faster of two: a slow first image (kernels
+    still being set up, as bf16's on a Zen 5) must not decide."""
+    # warm-up, first timed image, second
+    seconds, timed = calibration.time_backend(Counted("bf16", 0.0, 0.4, 0.05))
+    assert timed and 0.05 <= seconds < 0.2
 
 
 def test_a_candidate_whose_warm_up_cannot_win_is_not_timed_further() -> None:
