@@ -162,13 +162,15 @@ def ensure_export(
         with _export_lock(parent / f"{final.name}.lock"):
             if (final / MANIFEST).is_file():  # another process wrote it meanwhile
                 return final, False
+            if int8:  # another process may have failed at it meanwhile
+                _refuse_after_failure(final)
             try:
                 _write_export(settings, decoder, final, in_subprocess, int8)
-            except TinyAutoencoderUnavailable:
-                raise  # not the quantization's fault: the caller falls back to the VAE
-            except Exception as exc:
-                # A full disk says so itself, and freeing space should be enough.
-                if int8 and not is_disk_full(exc):
+            except BackendUnavailable as exc:
+                # The conversion process killed (for memory, say) or failing in
+                # its own code. OSErrors (a full disk, the network, TAESD,
+                # permissions) are not recorded: mending them should be enough.
+                if int8:
                     _record_failure(final, exc)
                 raise
             return final, True
@@ -204,16 +206,17 @@ def _refuse_after_failure(final: Path) -> None:
         record = json.loads(marker.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # unreadable: still a failure recorded
         record = {}
     if not isinstance(record, dict):
         record = {}
+    at = str(record.get("at", "an earlier start"))[:40]
+    reason = str(record.get("reason", "reason not recorded"))[:500]
     log.warning("not making the INT8 export again: delete %s to try again", marker)
     # No server path in the message: the log above names the file.
     raise BackendUnavailable(
-        f"openvino: the INT8 UNet could not be made on {record.get('at', 'an earlier start')} "
-        f"({record.get('reason', 'reason not recorded')}); delete {marker.name} in the "
-        "OpenVINO model cache (<data dir>/models/openvino) to try again"
+        f"openvino: the INT8 UNet could not be made on {at} ({reason}); delete "
+        f"{marker.name} in the OpenVINO model cache (<data dir>/models/openvino) to try again"
     )
 
 

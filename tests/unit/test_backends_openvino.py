@@ -342,21 +342,52 @@ def test_a_failed_int8_quantization_serves_the_fp16_export_and_is_not_retried(
     assert len(tries) == 2 and marker.is_file()
 
 
-def test_a_full_disk_leaves_no_failure_marker(tmp_path: Path) -> None:
-    """Freeing space is enough after a full disk: the next start tries again."""
+@pytest.mark.parametrize(
+    "error, expected",
+    [
+        (OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), "the disk is full"),
+        (OSError("Connection reset by peer"), "Connection reset"),
+    ],
+    ids=["full-disk", "network"],
+)
+def test_an_os_error_leaves_no_failure_marker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: OSError, expected: str
+) -> None:
+    """A full disk, the network, permissions: mending them is enough, so the
+    next start tries again. Only the conversion's own failure is recorded."""
     settings = Settings(data_dir=tmp_path)
     final = ovc.cache_folder(settings, "taesd", int8=True)
     final.parent.mkdir(parents=True)
 
-    def full(*args: Any, **kw: Any) -> None:
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    def failing(*args: Any, **kw: Any) -> None:
+        raise error
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(ovc, "_write_export", full)
-        patch.setattr(ovc, "_check_reachable", lambda settings: None)
-        with pytest.raises(BackendUnavailable, match="the disk is full"):
-            ovc.ensure_export(settings, "taesd", int8=True)
+    monkeypatch.setattr(ovc, "_write_export", failing)
+    monkeypatch.setattr(ovc, "_check_reachable", lambda settings: None)
+    with pytest.raises((BackendUnavailable, OSError), match=expected):
+        ovc.ensure_export(settings, "taesd", int8=True)
     assert not ovc.failure_marker(final).exists()
+
+
+def test_a_failure_recorded_while_waiting_for_the_lock_is_honoured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two processes start together; the first fails at the INT8 export while
+    the second waits for the lock: the second must not quantize again. A
+    marker too deeply nested to read still counts as a failure recorded."""
+    settings = Settings(data_dir=tmp_path)
+    final = ovc.cache_folder(settings, "taesd", int8=True)
+    final.parent.mkdir(parents=True)
+    written: list[Path] = []
+
+    def the_other_process_fails_meanwhile(settings: Settings) -> None:
+        ovc.failure_marker(final).write_text("[" * 100_000)
+
+    monkeypatch.setattr(ovc, "_check_reachable", the_other_process_fails_meanwhile)
+    monkeypatch.setattr(ovc, "_write_export", lambda *args, **kw: written.append(args[2]))
+    with pytest.raises(BackendUnavailable, match=r"could not be made on an earlier start"):
+        ovc.ensure_export(settings, "taesd", int8=True)
+    assert written == []
 
 
 def test_the_int8_setting_reaches_the_backend(

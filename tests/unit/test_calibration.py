@@ -55,7 +55,9 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 def test_the_fastest_wins_and_the_figures_are_kept(settings: Settings) -> None:
     built: list[str] = []
-    options = fakes(built, slow=0.06, fast=0.01, middle=0.03)
+    # Wide gaps: "middle" must take over twice "fast" on its warm-up even
+    # with the demo backend's own time added to both.
+    options = fakes(built, slow=0.12, fast=0.01, middle=0.06)
     backend, decision = choose(settings, options)
     assert backend.name == "fast" and decision.winner == "fast"
     assert decision.seconds["fast"] < decision.seconds["middle"] < decision.seconds["slow"]
@@ -101,6 +103,46 @@ def test_another_cpu_or_library_version_measures_again(
     monkeypatch.setattr(calibration, "package_version", lambda name: "99.0")
     _, again = choose(settings, fakes(built, slow=0.05, fast=0.0))
     assert not again.cached and again.winner == "fast"
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"winner": "fast", "seconds": {"fast": 0.01}, "measured_at": "x", "dismissed": None},
+        {"winner": "fast", "seconds": {"fast": 0.01}, "measured_at": "x", "dismissed": 5},
+        {"winner": "fast", "seconds": {"slow": 0.05}, "measured_at": "x"},
+        {"winner": "fast", "seconds": {"fast": "quick"}, "measured_at": "x"},
+        {"winner": "fast", "seconds": {"fast": 0.01}},
+        ["fast"],
+        "fast",
+    ],
+    ids=[
+        "dismissed-null",
+        "dismissed-int",
+        "no-winner-figure",
+        "text-figure",
+        "no-date",
+        "a-list",
+        "a-string",
+    ],
+)
+def test_a_malformed_cached_decision_is_measured_again(
+    settings: Settings, entry: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A hand-edited or damaged cache must not stop the app from starting."""
+    key = calibration.calibration_key(settings)
+    path = Path(settings.data_dir) / calibration.CACHE_FILE
+    path.write_text(json.dumps({key: entry}))
+    built: list[str] = []
+    backend, decision = choose(settings, fakes(built, slow=0.05, fast=0.0))
+    assert not decision.cached and decision.winner == "fast" and built == ["slow", "fast", "fast"]
+    assert "ignoring a malformed cached decision" in caplog.text
+
+
+def test_a_cache_nested_too_deep_to_read_is_measured_again(settings: Settings) -> None:
+    (Path(settings.data_dir) / calibration.CACHE_FILE).write_text("[" * 100_000)
+    _, decision = choose(settings, fakes([], slow=0.05, fast=0.0))
+    assert not decision.cached and decision.winner == "fast"
 
 
 def test_a_candidate_that_cannot_load_is_skipped_and_said(settings: Settings) -> None:
